@@ -113,7 +113,22 @@ class Optimizer(IntEnum):
     ADAM = 6
 
 
-LABELS: dict[IntEnum, str] = {}
+class _Labels(dict):  # type: ignore[type-arg]
+    """member -> label. Keyed by (enum class, code): IntEnum members of different enums with the same
+    code are equal and hash alike (``NetworkKind.FEED_FORWARD == Optimizer.SGD == 0``), so a plain
+    dict keyed by member would mix them up."""
+
+    def __setitem__(self, member: IntEnum, name: str) -> None:
+        super().__setitem__((type(member), member), name)
+
+    def __getitem__(self, member: IntEnum) -> str:
+        return str(super().__getitem__((type(member), member)))
+
+    def __contains__(self, member: object) -> bool:
+        return isinstance(member, IntEnum) and super().__contains__((type(member), member))
+
+
+LABELS: dict[IntEnum, str] = _Labels()
 
 
 def _registry(kind: str, table: list[tuple[IntEnum, str, tuple[str, ...]]]) -> Registry[IntEnum]:

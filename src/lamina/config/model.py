@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from lamina.config.enums import (
     Activation,
@@ -195,6 +195,27 @@ class NetworkConfig:
     decay: float = 0.0
     error_function: ErrorFunction = ErrorFunction.CROSS_ENTROPY
     training: TrainingParameters | None = None  # Lamina extension; None = block absent
+
+    def to_dict(self) -> dict[str, Any]:
+        """This config as JSON-native DSSTNE data, every default filled in (see
+        :func:`lamina.config.serialize.to_dict`)."""
+        from lamina.config.serialize import to_dict
+
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> NetworkConfig:
+        """Load a config from parsed JSON data, validating it as :func:`lamina.config.load_config`."""
+        from lamina.config.serialize import from_dict
+
+        return from_dict(data, name=name)
+
+    @property
+    def effective_decay(self) -> float:
+        """The learning-rate decay in force: ``TrainingParameters.Decay`` if set, else ``Decay``."""
+        if self.training is not None and self.training.decay is not None:
+            return self.training.decay
+        return self.decay
 
     def layer(self, name: str) -> LayerConfig:
         """Return the layer called ``name`` (exact, case-sensitive, as DSSTNE matches sources)."""

@@ -1,0 +1,101 @@
+"""Index files: one ``label<TAB>index`` per line, mapping feature or sample labels to 0-based rows.
+
+Loading follows DSSTNE's ``loadIndex`` rules and its unit tests (``TestNetCDFhelper.cpp``): every
+line has exactly two TAB-separated fields, a non-empty label and a label seen only once. Lamina is
+stricter in two places: the index must be a non-negative integer (DSSTNE used ``atoi``, so ``"12x"``
+was 12) and no two labels may share an index. Completely empty lines are skipped.
+
+Lamina writes index files sorted by index (DSSTNE iterated an ``unordered_map``, so its line order
+was arbitrary; both load the same) and atomically: an existing index file is only ever replaced whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from lamina.atomic import atomic_path
+from lamina.errors import DataError
+
+__all__ = ["load_index", "write_index"]
+
+
+def load_index(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Read an index file into a ``label -> index`` dict (in file order).
+
+    Args:
+        path: the index file.
+
+    Returns:
+        The mapping, in the order of the file's lines.
+
+    Raises:
+        DataError: ``FILE:LINE: expected ..., found ...`` for a malformed line, a duplicate label,
+            a duplicate index, a negative or non-integer index, non-UTF-8 bytes, or an unreadable file.
+
+    Example:
+        >>> load_index("features_input")  # doctest: +SKIP
+        {'110510': 26743, '121019': 26740, ...}
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read index file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}:{line}: expected UTF-8 text, found byte 0x{raw[exc.start]:02x}"
+        ) from None
+    mapping: dict[str, int] = {}
+    where: dict[int, int] = {}  # index -> line that assigned it
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2:
+            what = "no TAB" if len(fields) == 1 else f"{len(fields) - 1} TABs"
+            raise DataError(f"{path}:{lineno}: expected 'label<TAB>index', found {what} in {line!r}")
+        label, text_index = fields
+        if not label:
+            raise DataError(f"{path}:{lineno}: expected a non-empty label, found {line!r}")
+        if not text_index.isascii() or not text_index.isdigit():
+            raise DataError(
+                f"{path}:{lineno}: expected a non-negative integer index, found {text_index!r}"
+            )
+        index = int(text_index)
+        if label in mapping:
+            raise DataError(
+                f"{path}:{lineno}: expected each label once, found duplicate label {label!r} "
+                f"(already has index {mapping[label]})"
+            )
+        if index in where:
+            raise DataError(
+                f"{path}:{lineno}: expected each index once, found index {index} for {label!r} "
+                f"(already used on line {where[index]})"
+            )
+        mapping[label] = index
+        where[index] = lineno
+    return mapping
+
+
+def write_index(path: str | os.PathLike[str], mapping: Mapping[str, int]) -> None:
+    """Write ``label<TAB>index`` lines sorted by index, atomically.
+
+    Args:
+        path: the index file to create or replace.
+        mapping: label -> 0-based index.
+
+    Raises:
+        DataError: a label contains a TAB or a line break (it could not be read back).
+    """
+    for label in mapping:
+        if not label or "\t" in label or "\n" in label or "\r" in label:
+            raise DataError(f"{path}: cannot write index label {label!r}: expected no TAB or newline")
+    items = sorted(mapping.items(), key=lambda kv: kv[1])
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        for label, index in items:
+            out.write(f"{label}\t{index}\n")
