@@ -62,6 +62,7 @@ def test_registry_resolves_aliases_in_any_case_and_lists_names_on_a_miss() -> No
     assert reg.get("RELU") == 2 and reg.get("rectifiedlinear") == 2
     assert reg.canonical("relu") == "RectifiedLinear"
     assert "ReLU" in reg and "Relu6" not in reg
+    assert reg.all_spellings() == ["Sigmoid", "RectifiedLinear", "ReLU"]
     with pytest.raises(ConfigError) as info:
         reg.get("Sigmod", path="Layers[2].Activation")
     msg = str(info.value)

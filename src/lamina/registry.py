@@ -35,6 +35,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._canonical: dict[str, str] = {}  # lower-cased name or alias -> canonical name
         self._values: dict[str, T] = {}  # canonical name -> value
+        self._spelling: dict[str, str] = {}  # lower-cased name or alias -> as registered
 
     def register(self, name: str, value: T, *, aliases: tuple[str, ...] = ()) -> None:
         """Add ``name`` (and its aliases) for ``value``; a name may be registered only once."""
@@ -42,6 +43,7 @@ class Registry(Generic[T]):
             if key.lower() in self._canonical:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             self._canonical[key.lower()] = name
+            self._spelling[key.lower()] = key
         self._values[name] = value
 
     def decorator(self, name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
@@ -78,10 +80,7 @@ class Registry(Generic[T]):
 
     def all_spellings(self) -> list[str]:
         """Every accepted spelling (canonical names and aliases), as registered."""
-        spell: dict[str, str] = {n.lower(): n for n in self._values}
-        for alias, name in self._canonical.items():
-            spell.setdefault(alias, alias)
-        return list(spell.values())
+        return list(self._spelling.values())
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._canonical

@@ -1,4 +1,5 @@
-"""``load_config``: DSSTNE's defaults, case-insensitivity, sources, inheritance, and the real configs."""
+"""``load_config``: DSSTNE's defaults, case-insensitivity, sources, inheritance, and the real
+configs."""
 
 from __future__ import annotations
 
@@ -140,6 +141,7 @@ def test_dict_errors_have_no_file_prefix_and_files_do(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.json")
 
 
+@pytest.mark.shared
 def test_dangling_layer_and_no_output_layer_are_legal(shared_dir: Path) -> None:
     configs = shared_dir / "dsstne-examples" / "configs"
     lrelu = load_config(configs / "test_validate_L2_LRelu_02.json")
@@ -161,7 +163,9 @@ def test_every_dsstne_example_config_loads(shared_dir: Path) -> None:
     assert movielens.denoising.p == 0.2 and movielens.shuffle_indices is False
     cifar = load_config(shared_dir / "dsstne-examples/configs/cifar10_conv_v0.81.json")
     assert cifar.layer("P1").pooling_function == PoolingFunction.MAX
-    assert cifar.layer("Hidden10").batch_normalization and cifar.layer("Hidden10").sources == ("P3",)
+    assert cifar.layer("Hidden10").batch_normalization and cifar.layer("Hidden10").sources == (
+        "P3",
+    )
 
 
 def test_repo_example_configs_load(repo_root: Path) -> None:

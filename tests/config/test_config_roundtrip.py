@@ -1,4 +1,5 @@
-"""Every config round-trips through ``to_dict``/``from_dict`` and validates against ``json_schema()``.
+"""Every config round-trips through ``to_dict``/``from_dict`` and validates against
+``json_schema()``.
 
 The configs: DSSTNE's own examples (when ../shared is present), the repo's examples/configs, and
 generated fixtures covering every key, alias, activation, error function, init scheme, pooling
@@ -90,8 +91,12 @@ def _generated() -> dict[str, dict[str, Any]]:
                 Source=["Enc", "In"],
                 N=8,
                 SharedWeights=[
-                    {"InputLayer": "Enc", "SourceInputLayer": "In", "SourceOutputLayer": "Enc",
-                     "Transposed": True},
+                    {
+                        "InputLayer": "Enc",
+                        "SourceInputLayer": "In",
+                        "SourceOutputLayer": "Enc",
+                        "Transposed": True,
+                    },
                     {"InputLayer": "In", "SourceInputLayer": "In", "SourceOutputLayer": "Enc"},
                 ],
             ),
@@ -103,8 +108,16 @@ def _generated() -> dict[str, dict[str, Any]]:
     cases["all-training-parameters"] = _net(
         [_out()],
         TrainingParameters={
-            "Optimizer": "RMSProp", "Alpha": 0.001, "Lambda": 0.01, "Lambda1": 0.001, "Mu": 0.5,
-            "Mu1": 0.9, "Batch": 32, "Epochs": 2, "Decay": 0.1, "CheckpointInterval": 0,
+            "Optimizer": "RMSProp",
+            "Alpha": 0.001,
+            "Lambda": 0.01,
+            "Lambda1": 0.001,
+            "Mu": 0.5,
+            "Mu1": 0.9,
+            "Batch": 32,
+            "Epochs": 2,
+            "Decay": 0.1,
+            "CheckpointInterval": 0,
         },
     )
     return cases
@@ -117,8 +130,10 @@ VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 def _case_variant(data: Any) -> Any:
     """Same config with every key and enum string in other letter cases (DSSTNE ignores case)."""
     if isinstance(data, dict):
-        return {k.upper() if i % 2 else k.lower(): _case_variant(v) for i, (k, v) in
-                enumerate(data.items())}
+        return {
+            k.upper() if i % 2 else k.lower(): _case_variant(v)
+            for i, (k, v) in enumerate(data.items())
+        }
     if isinstance(data, list):
         return [_case_variant(v) for v in data]
     return data
@@ -179,5 +194,7 @@ def test_schema_enums_come_from_the_registries() -> None:
     assert layer["properties"]["Activation"]["enum"] == ACTIVATIONS.all_spellings()
     top = json_schema()["properties"]
     assert top["ErrorFunction"]["enum"] == ERROR_FUNCTIONS.all_spellings()
-    assert top["TrainingParameters"]["properties"]["Optimizer"]["enum"] == OPTIMIZERS.all_spellings()
+    assert (
+        top["TrainingParameters"]["properties"]["Optimizer"]["enum"] == OPTIMIZERS.all_spellings()
+    )
     assert top["ScaledMarginalCrossEntropy"]["properties"]["oneTarget"]["default"] == 0.9

@@ -20,23 +20,40 @@ def inp(name: str = "Input", n: tuple[int, ...] = (6,), **kw: object) -> LayerCo
     return LayerConfig(name, LayerKind.INPUT, n=n, dataset=name.lower(), **kw)  # type: ignore[arg-type]
 
 
-def hidden(name: str, n: int | tuple[int, ...], sources: tuple[str, ...], **kw: object) -> LayerConfig:
+def hidden(
+    name: str, n: int | tuple[int, ...], sources: tuple[str, ...], **kw: object
+) -> LayerConfig:
     """A Hidden layer (FullyConnected unless ``type=`` says otherwise)."""
     dims = (n,) if isinstance(n, int) else n
     return LayerConfig(name, LayerKind.HIDDEN, n=dims, sources=sources, **kw)  # type: ignore[arg-type]
 
 
-def output(name: str, n: int | tuple[int, ...], sources: tuple[str, ...], **kw: object) -> LayerConfig:
+def output(
+    name: str, n: int | tuple[int, ...], sources: tuple[str, ...], **kw: object
+) -> LayerConfig:
     """An Output layer."""
     dims = (n,) if isinstance(n, int) else n
     return LayerConfig(name, LayerKind.OUTPUT, n=dims, sources=sources, **kw)  # type: ignore[arg-type]
 
 
-def conv(name: str, n: int, source: str, kernel: tuple[int, ...], stride: tuple[int, ...] | None = None,
-         **kw: object) -> LayerConfig:
+def conv(
+    name: str,
+    n: int,
+    source: str,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...] | None = None,
+    **kw: object,
+) -> LayerConfig:
     """A Hidden Convolutional layer with ``n`` output channels."""
-    return hidden(name, n, (source,), type=LayerType.CONVOLUTIONAL, kernel=kernel,
-                  kernel_stride=stride or (1,) * len(kernel), **kw)
+    return hidden(
+        name,
+        n,
+        (source,),
+        type=LayerType.CONVOLUTIONAL,
+        kernel=kernel,
+        kernel_stride=stride or (1,) * len(kernel),
+        **kw,
+    )
 
 
 def network(*layers: LayerConfig, **kw: object) -> NetworkConfig:
@@ -44,20 +61,26 @@ def network(*layers: LayerConfig, **kw: object) -> NetworkConfig:
     return NetworkConfig(version=0.8, layers=tuple(layers), **kw)  # type: ignore[arg-type]
 
 
-def sparse_batch(rows: list[list[int]], width: int, values: list[list[float]] | None = None,
-                 dtype: torch.dtype = torch.float32) -> SparseBatch:
+def sparse_batch(
+    rows: list[list[int]],
+    width: int,
+    values: list[list[float]] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> SparseBatch:
     """A SparseBatch from per-row index lists (and optional values)."""
     indices = torch.tensor([i for row in rows for i in row], dtype=torch.int64)
-    offsets = torch.tensor([0, *torch.tensor([len(r) for r in rows]).cumsum(0).tolist()],
-                           dtype=torch.int64)
+    offsets = torch.tensor(
+        [0, *torch.tensor([len(r) for r in rows]).cumsum(0).tolist()], dtype=torch.int64
+    )
     vals = None
     if values is not None:
         vals = torch.tensor([v for row in values for v in row], dtype=dtype)
     return SparseBatch(indices, offsets, vals, width)
 
 
-def random_sparse(batch: int, width: int, nnz: int, *, generator: torch.Generator,
-                  valued: bool = True) -> SparseBatch:
+def random_sparse(
+    batch: int, width: int, nnz: int, *, generator: torch.Generator, valued: bool = True
+) -> SparseBatch:
     """B rows with ``nnz`` distinct random columns each."""
     rows = [torch.randperm(width, generator=generator)[:nnz].tolist() for _ in range(batch)]
     values = None
@@ -108,6 +131,8 @@ def run_layer_test(
     fresh.eval()
     third = fresh(inputs)
     for name in first.activations:
-        torch.testing.assert_close(first.activations[name], second.activations[name], rtol=0, atol=0)
+        torch.testing.assert_close(
+            first.activations[name], second.activations[name], rtol=0, atol=0
+        )
         torch.testing.assert_close(first.activations[name], third.activations[name], rtol=0, atol=0)
     return net

@@ -23,7 +23,9 @@ def test_fully_connected_dense_input() -> None:
 
 
 def test_fully_connected_sparse_input() -> None:
-    cfg = network(inp(n=(20,), sparse=True), hidden("H", 4, ("Input",)), output("Output", 3, ("H",)))
+    cfg = network(
+        inp(n=(20,), sparse=True), hidden("H", 4, ("Input",)), output("Output", 3, ("H",))
+    )
     g = torch.Generator().manual_seed(3)
     run_layer_test(
         cfg,
@@ -54,8 +56,12 @@ def test_shared_weights(transposed: bool) -> None:
     cfg = network(
         inp(n=(6,)),
         hidden("H", 4, ("Input",)),
-        hidden("H2", n_out, ("Input", "H") if not transposed else ("H",),
-               shared_weights=() if not transposed else (sw,)),
+        hidden(
+            "H2",
+            n_out,
+            ("Input", "H") if not transposed else ("H",),
+            shared_weights=() if not transposed else (sw,),
+        ),
         output("Output", 2, ("H2",)),
     )
     if not transposed:  # share Input->H with a second connection of the same shape
@@ -66,25 +72,43 @@ def test_shared_weights(transposed: bool) -> None:
             output("Output", 2, ("H", "H2")),
         )
     net = run_layer_test(cfg, lambda: dense(6), expected_shapes={"H2": (B, n_out)})
-    owner, user = net.layer("H").weights["Input"], net.layer("H2").weights["Input" if not transposed else "H"]
+    owner, user = (
+        net.layer("H").weights["Input"],
+        net.layer("H2").weights["Input" if not transposed else "H"],
+    )
     assert owner is user
-    assert sum(1 for _ in net.parameters()) == len({id(p) for p in net.state_dict(keep_vars=True).values()
-                                                    if isinstance(p, torch.nn.Parameter)})
+    assert sum(1 for _ in net.parameters()) == len(
+        {
+            id(p)
+            for p in net.state_dict(keep_vars=True).values()
+            if isinstance(p, torch.nn.Parameter)
+        }
+    )
 
 
 def test_batch_normalization_fc() -> None:
-    cfg = network(inp(n=(6,)), hidden("H", 4, ("Input",), batch_normalization=True),
-                  output("Output", 3, ("H",)))
+    cfg = network(
+        inp(n=(6,)),
+        hidden("H", 4, ("Input",), batch_normalization=True),
+        output("Output", 3, ("H",)),
+    )
     run_layer_test(cfg, lambda: dense(6), expected_shapes={"H": (B, 4)})
 
 
 @pytest.mark.parametrize(
     "activation",
-    [a for a in Activation if a not in (Activation.PRELU, Activation.RELUMAX, Activation.LINEARMAX)],
+    [
+        a
+        for a in Activation
+        if a not in (Activation.PRELU, Activation.RELUMAX, Activation.LINEARMAX)
+    ],
 )
 def test_every_activation(activation: Activation) -> None:
-    cfg = network(inp(n=(6,)), hidden("H", 4, ("Input",), activation=activation, relu_slope=0.3),
-                  output("Output", 3, ("H",), activation=activation))
+    cfg = network(
+        inp(n=(6,)),
+        hidden("H", 4, ("Input",), activation=activation, relu_slope=0.3),
+        output("Output", 3, ("H",), activation=activation),
+    )
     run_layer_test(cfg, lambda: dense(6), expected_shapes={"H": (B, 4), "Output": (B, 3)})
 
 
@@ -94,20 +118,33 @@ def test_convolution_with_batch_norm_then_fc() -> None:
         conv("C", 3, "Input", (3, 3), batch_normalization=True, activation=Activation.RELU),
         output("Output", 4, ("C",)),
     )
-    run_layer_test(cfg, lambda: dense(2 * 7 * 8), expected_shapes={"C": (B, 3, 7, 8), "Output": (B, 4)})
+    run_layer_test(
+        cfg, lambda: dense(2 * 7 * 8), expected_shapes={"C": (B, 3, 7, 8), "Output": (B, 4)}
+    )
 
 
-@pytest.mark.parametrize("function", [PoolingFunction.MAX, PoolingFunction.AVERAGE,
-                                      PoolingFunction.LRN, PoolingFunction.MAXOUT])
+@pytest.mark.parametrize(
+    "function",
+    [PoolingFunction.MAX, PoolingFunction.AVERAGE, PoolingFunction.LRN, PoolingFunction.MAXOUT],
+)
 def test_pooling(function: PoolingFunction) -> None:
     two = function == PoolingFunction.MAXOUT
     cfg = network(
         inp(n=(8, 8, 2), type=LayerType.CONVOLUTIONAL),
         conv("C", 4, "Input", (3, 3), activation=Activation.TANH),
         conv("D", 4, "Input", (3, 3), activation=Activation.TANH),
-        hidden("P", 1, ("C", "D") if two else ("C",), type=LayerType.POOLING,
-               pooling_function=function, kernel=(2, 2), kernel_stride=(2, 2)),
+        hidden(
+            "P",
+            1,
+            ("C", "D") if two else ("C",),
+            type=LayerType.POOLING,
+            pooling_function=function,
+            kernel=(2, 2),
+            kernel_stride=(2, 2),
+        ),
         output("Output", 3, ("P", "D")),
     )
-    shape = (B, 4, 8, 8) if function in (PoolingFunction.LRN, PoolingFunction.MAXOUT) else (B, 4, 4, 4)
+    shape = (
+        (B, 4, 8, 8) if function in (PoolingFunction.LRN, PoolingFunction.MAXOUT) else (B, 4, 4, 4)
+    )
     run_layer_test(cfg, lambda: dense(2 * 8 * 8), expected_shapes={"P": shape})

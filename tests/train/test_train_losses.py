@@ -32,7 +32,7 @@ FORWARD = {
 }
 
 
-# ---- the reference: DSSTNE's delta formulas (kDelta.cu, spec 2.4), written out in NumPy ----------
+# ---- the reference: DSSTNE's delta formulas (kDelta.cu, spec 2.4), written out in NumPy ----
 def fprime(act: Activation, a: np.ndarray) -> np.ndarray:
     """DSSTNE's f'(a) in CalculateOutputDelta."""
     return {
@@ -93,19 +93,19 @@ def dsstne_sparse_delta(
             v = 1.0 if values is None else float(values[k])
             if act == A.SOFTMAX and values is None:
                 v = 1.0 / len(cols)  # kCalculateSparseNonZeroSoftMaxOutputDelta: a - 1/nnz
-            x = a[b, c]
-            delta[b, c] = {
-                EF.L2: lambda: b1 * (x - v) * fp[b, c],
-                EF.L1: lambda: np.sign(x - v) * fp[b, c],
-                EF.L2_HINGE: lambda: min(0.0, x - v) * fp[b, c],
-                EF.CROSS_ENTROPY: lambda: b1 * (x - v),
-                EF.SCALED_MARGINAL_CROSS_ENTROPY: lambda: (
-                    s.one_scale * (x - 1) * (x < s.one_target)
-                ),
-                EF.DATA_SCALED_MARGINAL_CROSS_ENTROPY: lambda: (
-                    s.one_scale * v * (x - 1) * (x < s.one_target)
-                ),
-            }[ef]()
+            x, f = a[b, c], fp[b, c]
+            if ef == EF.L2:
+                delta[b, c] = b1 * (x - v) * f
+            elif ef == EF.L1:
+                delta[b, c] = np.sign(x - v) * f
+            elif ef == EF.L2_HINGE:
+                delta[b, c] = min(0.0, x - v) * f
+            elif ef == EF.CROSS_ENTROPY:
+                delta[b, c] = b1 * (x - v)
+            elif ef == EF.SCALED_MARGINAL_CROSS_ENTROPY:
+                delta[b, c] = s.one_scale * (x - 1) * (x < s.one_target)
+            else:  # DataScaledMarginalCrossEntropy
+                delta[b, c] = s.one_scale * v * (x - 1) * (x < s.one_target)
             k += 1
         if act == A.SOFTMAX and not cols:
             # Deviation (documented): no target, no softmax CE gradient; DSSTNE leaves delta = a.
@@ -255,6 +255,13 @@ def test_smce_margins_by_hand(make_sparse) -> None:
     assert got == pytest.approx(expected)
 
 
+def test_softmax_smce_value_by_hand() -> None:
+    """a = 1/4 everywhere; listed units (t = 1/2) are below oneTarget 0.8, scale 2."""
+    t = torch.tensor([[0.5, 0.5, 0.0, 0.0]], dtype=torch.float64)
+    got = value(torch.zeros(1, 4), t, EF.SCALED_MARGINAL_CROSS_ENTROPY, A.SOFTMAX, smce=SMCE_CFG)
+    assert got == pytest.approx(2.0 * math.log(4))
+
+
 def test_sparse_softmax_ce_uses_uniform_target(make_sparse) -> None:
     """Two listed units of four, all logits equal: -(1/2 log 1/4) * 2 = log 4; empty rows add 0."""
     target = make_sparse([[0, 2], []], 4, analog=False)
@@ -281,7 +288,7 @@ def test_cross_entropy_from_logits_is_finite_when_saturated() -> None:
     assert loss.item() == pytest.approx(120.0)
 
 
-# ---- deliberate deviations: the gradient of the reported error ----------------------------------
+# ---- deliberate deviations: the gradient of the reported error ----
 def test_hinge_gradient_is_gradient_of_reported_error() -> None:
     z0 = torch.tensor([[-0.5, 0.5, 2.0, -2.0]], dtype=torch.float64)
     t = torch.tensor([[1.0, 1.0, 1.0, -1.0]], dtype=torch.float64)
@@ -301,7 +308,7 @@ def test_softmax_l2_and_selu_use_true_derivatives() -> None:
         torch.testing.assert_close(z.grad, zz.grad)
 
 
-# ---- rejected combinations --------------------------------------------------------------------
+# ---- rejected combinations ----
 @pytest.mark.parametrize("act", [A.LINEAR, A.RELU, A.TANH])
 @pytest.mark.parametrize("ef", [EF.CROSS_ENTROPY, EF.SCALED_MARGINAL_CROSS_ENTROPY])
 def test_cross_entropy_needs_sigmoid_or_softmax(ef, act) -> None:

@@ -1,4 +1,5 @@
-"""``lamina config``: validate DSSTNE network configs, show them with every default, print the schema.
+"""``lamina config``: validate DSSTNE network configs, show them with every default, print the
+schema.
 
 Imports only :mod:`lamina.config` (no torch), so these commands start instantly.
 """

@@ -44,7 +44,7 @@ def model() -> None:
     "width_args",
     multiple=True,
     metavar="NAME=N[,H,L]",
-    help="Dimensions of data set NAME, for layers with \"N\": \"auto\" (repeatable).",
+    help='Dimensions of data set NAME, for layers with "N": "auto" (repeatable).',
 )
 def summary_cmd(file: str, width_args: tuple[str, ...]) -> None:
     """Print a per-layer table of the network defined in FILE."""
@@ -53,7 +53,7 @@ def summary_cmd(file: str, width_args: tuple[str, ...]) -> None:
     for index, layer in enumerate(config.layers):
         if layer.n == AUTO and layer.dataset not in widths:
             raise UsageError(
-                f"{file}: Layers[{index}] ({layer.name!r}) has \"N\": \"auto\" but no width was given "
+                f'{file}: Layers[{index}] ({layer.name!r}) has "N": "auto" but no width was given '
                 f"for its data set {layer.dataset!r}",
                 hint=f"add --width {layer.dataset}=N (or {layer.dataset}=N,H,L for images)",
             )

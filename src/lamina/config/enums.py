@@ -1,7 +1,8 @@
 """DSSTNE's enumerations, with the numeric codes its model files store, and the string registries
 its JSON parser accepts (case-insensitive; aliases as in ``NNNetwork.cpp``, spec section 1.4).
 
-Each enum member's value is DSSTNE's code (``NNTypes.h``); ``LABELS`` gives the spelling Lamina writes
+Each enum member's value is DSSTNE's code (``NNTypes.h``); ``LABELS`` gives the spelling Lamina
+writes
 back (``config show``, ``to_dict``). Strings DSSTNE rejects (``SMCE``, ``PRelu``, ``MaxOut`` as an
 activation) are not registered.
 """
@@ -114,7 +115,8 @@ class Optimizer(IntEnum):
 
 
 class _Labels(dict):  # type: ignore[type-arg]
-    """member -> label. Keyed by (enum class, code): IntEnum members of different enums with the same
+    """member -> label. Keyed by (enum class, code): IntEnum members of different enums with the
+    same
     code are equal and hash alike (``NetworkKind.FEED_FORWARD == Optimizer.SGD == 0``), so a plain
     dict keyed by member would mix them up."""
 
@@ -227,5 +229,6 @@ OPTIMIZERS = _registry(
 
 
 def label(member: IntEnum) -> str:
-    """The spelling Lamina writes for an enum member (e.g. ``Activation.RELU`` -> ``"RectifiedLinear"``)."""
+    """The spelling Lamina writes for an enum member (e.g. ``Activation.RELU`` ->
+    ``"RectifiedLinear"``)."""
     return LABELS[member]

@@ -23,26 +23,26 @@ def check_graph(layers: Sequence[LayerConfig], path: str = "Layers") -> None:
     """
     index = {layer.name: i for i, layer in enumerate(layers)}
 
-    def known(name: str, where: str) -> LayerConfig:
+    def known(name: str, where: str, user: LayerConfig) -> LayerConfig:
         if name not in index:
             raise ConfigError(
-                f"{where}: unknown layer {name!r}. Layers are: [{', '.join(index)}]."
-                + did_you_mean(name, index)
+                f"{where}: layer {user.name!r} refers to unknown layer {name!r}. "
+                f"Layers are: [{', '.join(index)}]." + did_you_mean(name, index)
             )
         return layers[index[name]]
 
     for i, layer in enumerate(layers):
         here = f"{path}[{i}]"
         for name in layer.sources:
-            known(name, f"{here}.Source")
+            known(name, f"{here}.Source", layer)
         for name in layer.skips:
-            other = known(name, f"{here}.Skip")
+            other = known(name, f"{here}.Skip", layer)
             _check_skip_size(layer, other, f"{here}.Skip")
         for j, shared in enumerate(layer.shared_weights):
             where = f"{here}.SharedWeights[{j}]"
-            known(shared.input_layer, f"{where}.InputLayer")
-            known(shared.source_input_layer, f"{where}.SourceInputLayer")
-            owner = known(shared.source_output_layer, f"{where}.SourceOutputLayer")
+            known(shared.input_layer, f"{where}.InputLayer", layer)
+            known(shared.source_input_layer, f"{where}.SourceInputLayer", layer)
+            owner = known(shared.source_output_layer, f"{where}.SourceOutputLayer", layer)
             if owner.type == LayerType.POOLING or shared.source_input_layer not in owner.sources:
                 raise ConfigError(
                     f"{where}: there is no weight matrix {shared.source_input_layer!r} -> "
@@ -70,7 +70,8 @@ def _check_skip_size(layer: LayerConfig, other: LayerConfig, where: str) -> None
 
 
 def find_cycle(layers: Sequence[LayerConfig]) -> list[str]:
-    """Return one cycle among Source/Skip edges as ``[a, b, ..., a]``, or ``[]`` if there is none."""
+    """Return one cycle among Source/Skip edges as ``[a, b, ..., a]``, or ``[]`` if there is
+    none."""
     feeds: dict[str, list[str]] = {layer.name: [] for layer in layers}
     for layer in layers:
         for src in (*layer.sources, *layer.skips):

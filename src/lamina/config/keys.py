@@ -1,14 +1,17 @@
 """The key tables of DSSTNE's network language (spec sections 1.2-1.3, ``NNNetwork.cpp``
 ``LoadNeuralNetworkJSON``) plus Lamina's ``TrainingParameters`` block.
 
-Parser, ``to_dict`` and ``json_schema`` all read these tables; nothing else lists the keys. Ranges not
-checked by DSSTNE's JSON reader come from its setters (``NNNetwork::SetDenoising``, ``SetSMCE``, ...).
+Parser, ``to_dict`` and ``json_schema`` all read these tables; nothing else lists the keys. Ranges
+not
+checked by DSSTNE's JSON reader come from its setters (``NNNetwork::SetDenoising``, ``SetSMCE``,
+...).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from lamina.config.blocks import Block, BlockList, Key, KeyTable
 from lamina.config.enums import (
     ACTIVATIONS,
     ERROR_FUNCTIONS,
@@ -33,14 +36,10 @@ from lamina.config.model import (
     WeightInit,
 )
 from lamina.config.values import (
-    Block,
-    BlockList,
     Boolean,
     Dims,
     Enum,
     Integer,
-    Key,
-    KeyTable,
     Names,
     Number,
     String,
@@ -178,8 +177,18 @@ LAYER_KEYS = KeyTable(
 
 _COMMON = ("Name", "Kind", "Type", "N", "Sparse", "pDropout")
 _NON_INPUT = ("Source", "Kernel", "KernelStride")
-_TRAINABLE = ("Function", "Skip", "Activation", "RELUSlope", "ELUAlpha", "SELULambda")
-_TRAINABLE += ("WeightNorm", "DeltaNorm", "WeightInit", "SharedWeights")
+_TRAINABLE = (
+    "Function",
+    "Skip",
+    "Activation",
+    "RELUSlope",
+    "ELUAlpha",
+    "SELULambda",
+    "WeightNorm",
+    "DeltaNorm",
+    "WeightInit",
+    "SharedWeights",
+)
 
 # Keys each layer Kind accepts, exactly as LoadNeuralNetworkJSON's branches read them. Function is
 # further restricted to Type Pooling (checked by the loader).

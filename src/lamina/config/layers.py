@@ -1,4 +1,5 @@
-"""Parsing ``"Layers"`` as ``LoadNeuralNetworkJSON`` does (spec 1.3): kinds by position, keys checked
+"""Parsing ``"Layers"`` as ``LoadNeuralNetworkJSON`` does (spec 1.3): kinds by position, keys
+checked
 per kind, default names and sources, network-level slopes inherited. References between layers are
 checked afterwards by :mod:`lamina.config.graph`, once every name is known.
 """
@@ -40,10 +41,8 @@ def parse_layers(value: Any, path: str, network: dict[str, float]) -> tuple[Laye
     items = value if isinstance(value, list) else [value]
     if not items:
         raise ConfigError(f"{path} must contain at least one layer. Got [].")
-    if not isinstance(value, list):
-        path_of = [path]  # a single object: DSSTNE reads it as a one-layer list
-    else:
-        path_of = [f"{path}[{i}]" for i in range(len(items))]
+    # A single object: DSSTNE reads it as a one-layer list.
+    path_of = [f"{path}[{i}]" for i in range(len(items))] if isinstance(value, list) else [path]
     layers: list[LayerConfig] = []
     used: dict[str, str] = {}
     for i, obj in enumerate(items):
@@ -110,7 +109,9 @@ def _parse_layer(
     return LayerConfig(**fields)
 
 
-def _check_size(fields: dict[str, Any], matched: dict[str, Any], path: str, kind: LayerKind) -> None:
+def _check_size(
+    fields: dict[str, Any], matched: dict[str, Any], path: str, kind: LayerKind
+) -> None:
     if fields.get("n") != AUTO:
         return
     where = matched["N"][2]
@@ -118,7 +119,7 @@ def _check_size(fields: dict[str, Any], matched: dict[str, Any], path: str, kind
         raise ConfigError(
             f"{where} is 'auto', which is not allowed on a Hidden layer: 'auto' copies the size of "
             "the layer's DataSet and only Input and Output layers have one.",
-            hint="give the hidden layer's size as a number, e.g. \"N\": 128",
+            hint='give the hidden layer\'s size as a number, e.g. "N": 128',
         )
     if fields.get("dataset") is None:
         raise ConfigError(

@@ -1,10 +1,12 @@
 """The typed, frozen tree a DSSTNE network config loads into (spec sections 1.2-1.3).
 
 One class per block of the JSON. Field defaults are DSSTNE's descriptor defaults (``NNNetwork.cpp``,
-``NNLayer.cpp``, ``NNWeight.cpp``); each non-obvious one says why. After ``load_config`` returns, these
+``NNLayer.cpp``, ``NNWeight.cpp``); each non-obvious one says why. After ``load_config`` returns,
+these
 objects are trusted: layers and the trainer never re-validate them.
 
-Shapes: a layer's ``n`` is a tuple of 1-4 ints ``(Nx, Ny, Nz, Nw)`` as DSSTNE orders them, or the string
+Shapes: a layer's ``n`` is a tuple of 1-4 ints ``(Nx, Ny, Nz, Nw)`` as DSSTNE orders them, or the
+string
 ``"auto"`` until :meth:`NetworkConfig.resolve` replaces it with a dataset's dimensions.
 """
 
@@ -51,13 +53,17 @@ class WeightInit:
 
     scheme: WeightInitScheme = WeightInitScheme.XAVIER
     scale: float = 1.0
-    bias: float = 0.0  # DSSTNE accepts only a number here, although LDL.txt says "<String> or <float>"
+    bias: float = (
+        0.0  # DSSTNE accepts only a number here, although LDL.txt says "<String> or <float>"
+    )
 
 
 @dataclass(frozen=True)
 class SharedWeights:
-    """``SharedWeights``: the connection ``input_layer`` -> this layer reuses the weight matrix of the
-    connection ``source_input_layer`` -> ``source_output_layer`` (transposed if asked). Biases are never
+    """``SharedWeights``: the connection ``input_layer`` -> this layer reuses the weight matrix of
+    the
+    connection ``source_input_layer`` -> ``source_output_layer`` (transposed if asked). Biases are
+    never
     shared."""
 
     input_layer: str
@@ -94,7 +100,8 @@ class MaxOut:
 
 @dataclass(frozen=True)
 class Denoising:
-    """``Denoising {p}``: drop each stored non-zero of every sparse input with probability p, one mask per
+    """``Denoising {p}``: drop each stored non-zero of every sparse input with probability p, one
+    mask per
     epoch, survivors scaled by 1/(1-p). Off while ``p == 0``."""
 
     p: float = 0.0
@@ -102,7 +109,8 @@ class Denoising:
 
 @dataclass(frozen=True)
 class DeltaBoost:
-    """``DeltaBoost {one, zero}``: multipliers of output deltas on listed (one) and unlisted (zero) units of
+    """``DeltaBoost {one, zero}``: multipliers of output deltas on listed (one) and unlisted (zero)
+    units of
     sparse targets, for L2 and CrossEntropy."""
 
     one: float = 1.0
@@ -111,7 +119,8 @@ class DeltaBoost:
 
 @dataclass(frozen=True)
 class SMCE:
-    """``ScaledMarginalCrossEntropy`` (or ``DataScaledMarginalCrossEntropy``) block; both JSON spellings
+    """``ScaledMarginalCrossEntropy`` (or ``DataScaledMarginalCrossEntropy``) block; both JSON
+    spellings
     fill these four fields. Defaults 0.9/0.1/1/1 are DSSTNE's, not the 1/0/1/1 its samples set."""
 
     one_target: float = 0.9
@@ -124,7 +133,8 @@ class SMCE:
 class TrainingParameters:
     """Lamina's extension block ``"TrainingParameters"`` (DSSTNE rejected it: its issue 39).
 
-    Every field is optional: ``None`` means "not set here", and then the ``train`` command-line flag or
+    Every field is optional: ``None`` means "not set here", and then the ``train`` command-line
+    flag or
     DSSTNE's ``train`` default applies. An explicit command-line flag overrides a value set here.
     """
 
@@ -136,7 +146,9 @@ class TrainingParameters:
     mu1: float | None = None
     batch: int | None = None
     epochs: int | None = None
-    decay: float | None = None  # same meaning as DSSTNE's top-level "Decay"; setting both is an error
+    decay: float | None = (
+        None  # same meaning as DSSTNE's top-level "Decay"; setting both is an error
+    )
     checkpoint_interval: int | None = None
 
 
@@ -144,8 +156,10 @@ class TrainingParameters:
 class LayerConfig:
     """One element of ``"Layers"``, with every default filled in and references resolved.
 
-    ``sources`` is never empty for non-Input layers: a missing ``Source`` means the previous layer in the
-    JSON list. ``relu_slope``, ``elu_alpha`` and ``selu_lambda`` hold the network-level value when the
+    ``sources`` is never empty for non-Input layers: a missing ``Source`` means the previous layer
+    in the
+    JSON list. ``relu_slope``, ``elu_alpha`` and ``selu_lambda`` hold the network-level value when
+    the
     layer does not set its own.
     """
 
@@ -205,7 +219,8 @@ class NetworkConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> NetworkConfig:
-        """Load a config from parsed JSON data, validating it as :func:`lamina.config.load_config`."""
+        """Load a config from parsed JSON data, validating it as
+        :func:`lamina.config.load_config`."""
         from lamina.config.serialize import from_dict
 
         return from_dict(data, name=name)
@@ -233,8 +248,9 @@ class NetworkConfig:
         """Replace every ``"N": "auto"`` by the dimensions of the layer's dataset.
 
         Args:
-            widths: dataset name -> dims ``(width,)``, ``(width, height)`` or ``(width, height, length)``,
-                as stored in the dataset file (``width`` already padded to a multiple of 128).
+            widths: dataset name -> dims ``(width,)``, ``(width, height)`` or
+                ``(width, height, length)``, as stored in the dataset file (``width`` already
+                padded to a multiple of 128).
 
         Returns:
             A config with no ``"auto"`` left (``self`` if there was none).
@@ -248,7 +264,7 @@ class NetworkConfig:
         layers = []
         for layer in self.layers:
             if layer.n == AUTO:
-                if layer.dataset not in widths:
+                if layer.dataset is None or layer.dataset not in widths:
                     raise KeyError(
                         f"unable to find data set {layer.dataset!r} to determine dimensions for "
                         f"layer {layer.name!r} (known: {sorted(widths)})"

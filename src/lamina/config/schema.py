@@ -2,7 +2,8 @@
 ``TrainingParameters``, generated from the parser's key tables and registries.
 
 JSON Schema cannot say "case-insensitive": the schema lists the canonical spellings of keys and enum
-values (and DSSTNE's aliases), while the parser also accepts any other letter case. Cross-field rules
+values (and DSSTNE's aliases), while the parser also accepts any other letter case. Cross-field
+rules
 (sources exist, no cycles, ``"auto"`` only with a DataSet, ...) are checked by the loader only.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lamina.config.blocks import Block
 from lamina.config.keys import TOP_KEYS
 from lamina.config.model import NetworkConfig
-from lamina.config.values import Block
 
 __all__ = ["SCHEMA_ID", "json_schema"]
 

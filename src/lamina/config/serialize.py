@@ -57,7 +57,8 @@ def to_dict(config: NetworkConfig) -> dict[str, Any]:
 
 
 def from_dict(data: Mapping[str, Any], *, name: str | None = None) -> NetworkConfig:
-    """Load a config from parsed JSON data; the same as :func:`lamina.config.load_config` on a dict."""
+    """Load a config from parsed JSON data; the same as :func:`lamina.config.load_config` on a
+    dict."""
     from lamina.config.loader import load_config
 
     return load_config(data, name=name)

@@ -18,7 +18,7 @@ from pathlib import Path
 from lamina.atomic import atomic_path
 from lamina.errors import DataError
 
-__all__ = ["load_index", "write_index"]
+__all__ = ["load_index", "write_index", "write_index_to"]
 
 
 def load_index(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -86,16 +86,26 @@ def write_index(path: str | os.PathLike[str], mapping: Mapping[str, int]) -> Non
     """Write ``label<TAB>index`` lines sorted by index, atomically.
 
     Args:
-        path: the index file to create or replace.
+        path: the index file to create or replace (replaced whole, or left untouched on error).
         mapping: label -> 0-based index.
 
     Raises:
-        DataError: a label contains a TAB or a line break (it could not be read back).
+        DataError: a label is empty or contains a TAB or a line break (it could not be read back).
     """
+    with atomic_path(path) as tmp:
+        write_index_to(tmp, mapping, name=path)
+
+
+def write_index_to(
+    tmp: Path, mapping: Mapping[str, int], *, name: str | os.PathLike[str] | None = None
+) -> None:
+    """Write an index to ``tmp`` directly (the caller renames it; see ``lamina.atomic``)."""
     for label in mapping:
         if not label or "\t" in label or "\n" in label or "\r" in label:
-            raise DataError(f"{path}: cannot write index label {label!r}: expected no TAB or newline")
+            raise DataError(
+                f"{name or tmp}: cannot write index label {label!r}: expected a non-empty label "
+                "without TAB or newline"
+            )
     items = sorted(mapping.items(), key=lambda kv: kv[1])
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        for label, index in items:
-            out.write(f"{label}\t{index}\n")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write("".join(f"{label}\t{index}\n" for label, index in items))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from lamina.atomic import atomic_path
 from lamina.data.schema import NUMPY_DTYPES, DatasetAttributes, DataType
 from lamina.errors import DataError
 
-__all__ = ["DatasetArrays", "write_datasets"]
+__all__ = ["DatasetArrays", "write_datasets", "write_netcdf_to"]
 
 _U32_MAX = 2**32 - 1
 
@@ -111,18 +112,23 @@ def write_datasets(path: str | os.PathLike[str], datasets: Sequence[DatasetArray
         ...     sparse_index=np.array([3, 7]))
         >>> write_datasets("input.nc", [ds])  # doctest: +SKIP
     """
+    with atomic_path(path, suffix=".nc") as tmp:
+        write_netcdf_to(tmp, datasets)
+
+
+def write_netcdf_to(tmp: Path, datasets: Sequence[DatasetArrays]) -> None:
+    """Write datasets to ``tmp`` directly (the caller renames it; see ``lamina.atomic``)."""
     import netCDF4
 
     if not datasets:
-        raise DataError(f"{path}: expected at least one dataset to write, found none")
-    with atomic_path(path, suffix=".nc") as tmp:
-        nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
-        try:
-            nc.setncattr("datasets", np.uint32(len(datasets)))
-            for n, ds in enumerate(datasets):
-                _write_one(nc, n, ds)
-        finally:
-            nc.close()
+        raise DataError(f"{tmp}: expected at least one dataset to write, found none")
+    nc = netCDF4.Dataset(tmp, "w", format="NETCDF4", clobber=True)
+    try:
+        nc.setncattr("datasets", np.uint32(len(datasets)))
+        for n, ds in enumerate(datasets):
+            _write_one(nc, n, ds)
+    finally:
+        nc.close()
 
 
 def _write_one(nc: object, n: int, ds: DatasetArrays) -> None:

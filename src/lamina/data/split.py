@@ -18,7 +18,8 @@ the held-out-samples protocol they are never held out). Elements keep their inpu
 output, samples keep the input order, and empty rows are not written. Hence every test sample
 also appears in train (or, with ``fold_in``, in the fold-in file) under the same label, so one
 sample index aligns them. Blank lines and empty elements are skipped as DSSTNE does; a line
-without a TAB or a sample label seen twice is an error.
+without exactly one TAB after a non-empty label, an element with an empty feature or two commas,
+or a sample label seen twice is an error (as in ``lamina.data.textformat``).
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ def _rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
             if not line.strip():
                 continue
             label, tab, data = line.partition("\t")
-            if not tab:
+            if not tab or not label or "\t" in data:
+                found = "no TAB" if not tab else "an empty sample" if not label else "a second TAB"
                 raise DataError(
-                    f"{path}:{lineno}: expected 'sample<TAB>feature[,value]:...', found no TAB "
+                    f"{path}:{lineno}: expected 'sample<TAB>feature[,value]:...', found {found} "
                     f"in {line[:80]!r}"
                 )
             if label in seen:
@@ -85,7 +87,14 @@ def _rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
                     f"(first at line {seen[label]})"
                 )
             seen[label] = lineno
-            yield lineno, label, [e for e in data.split(":") if e.partition(",")[0]]
+            elements = [e for e in data.split(":") if e]
+            bad = next((e for e in elements if e[0] == "," or e.count(",") > 1), None)
+            if bad is not None:
+                raise DataError(
+                    f"{path}:{lineno}: expected elements 'feature' or 'feature,value', "
+                    f"found {bad!r}"
+                )
+            yield lineno, label, elements
 
 
 def _times(path: Path, lineno: int, elements: list[str]) -> np.ndarray:
@@ -199,7 +208,9 @@ def split_text(
                 f"--holdout-samples {count} is more than the {len(eligible)} samples of {path} "
                 f"with at least {floor} elements"
             )
-        heldout = set(rng.choice(np.asarray(eligible, dtype=np.int64), count, replace=False).tolist())
+        heldout = set(
+            rng.choice(np.asarray(eligible, dtype=np.int64), count, replace=False).tolist()
+        )
 
     n_samples = unsplit = 0
     with contextlib.ExitStack() as stack:
@@ -231,9 +242,9 @@ def split_text(
                 is_test[np.lexsort((np.arange(n), times))[n - k :]] = True
             else:
                 is_test[rng.choice(n, k, replace=False)] = True
-            rest = [e for e, t in zip(elements, is_test) if not t]
+            rest = [e for e, t in zip(elements, is_test, strict=True) if not t]
             (out_fold if holdout_samples is not None else out_train).write(label, rest)
-            out_test.write(label, [e for e, t in zip(elements, is_test) if t])
+            out_test.write(label, [e for e, t in zip(elements, is_test, strict=True) if t])
     separate_fold = fold_in is not None
     return SplitSummary(
         samples=n_samples,

@@ -90,7 +90,7 @@ def _zipf_alias(n: int, exponent: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Sampler:
-    """Draws items from ``(1 - noise) * p_cluster + noise * p_global``, vectorized (alias method)."""
+    """Draws from ``(1 - noise) * p_cluster + noise * p_global``, vectorized (alias method)."""
 
     def __init__(self, rng: np.random.Generator, features: int, clusters: int, zipf: float) -> None:
         order = rng.permutation(features)

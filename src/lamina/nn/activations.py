@@ -19,7 +19,7 @@ from lamina.config.enums import Activation, label
 from lamina.config.model import LayerConfig
 from lamina.errors import NotSupportedError
 
-__all__ = ["ACTIVATIONS", "LeakyReLU", "SELU", "UnitSoftmax", "make_activation"]
+__all__ = ["ACTIVATIONS", "SELU", "LeakyReLU", "UnitSoftmax", "make_activation"]
 
 ActivationFactory = Callable[[LayerConfig], nn.Module]
 ACTIVATIONS: dict[Activation, ActivationFactory] = {}

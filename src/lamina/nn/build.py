@@ -21,7 +21,7 @@ from lamina.nn.dropout import DsstneDropout
 from lamina.nn.geometry import LayerGeometry, axis_geometry, spatial_shape
 from lamina.nn.init import init_bias, init_weight
 from lamina.nn.layers import Convolutional, FullyConnected, Pooling, SourceSpec
-from lamina.nn.network import Connection, Network
+from lamina.nn.network import Network
 from lamina.nn.sharing import attach_shared_weights
 
 __all__ = ["build_network"]
@@ -115,7 +115,9 @@ def _check_graph(config: NetworkConfig) -> tuple[str, ...]:
                 f"{_where(config, lay)}: Target layers are not supported (DSSTNE never implemented them)"
             )
         if lay.kind != LayerKind.INPUT and not lay.sources:
-            raise ModelError(f"{_where(config, lay)}: a {lay.kind.name.title()} layer needs a Source")
+            raise ModelError(
+                f"{_where(config, lay)}: a {lay.kind.name.title()} layer needs a Source"
+            )
         for ref in (*lay.sources, *lay.skips):
             if ref not in names:
                 raise ModelError(
@@ -157,7 +159,10 @@ def _pad(dims: tuple[int, ...], n: int) -> tuple[int, ...]:
 
 
 def _derive(
-    config: NetworkConfig, lay: LayerConfig, geometry: dict[str, LayerGeometry], keys: dict[str, str]
+    config: NetworkConfig,
+    lay: LayerConfig,
+    geometry: dict[str, LayerGeometry],
+    keys: dict[str, str],
 ) -> tuple[LayerGeometry, list[SourceSpec]]:
     """Geometry of ``lay`` from its sources' (already derived) geometry, and per-source specs."""
     assert lay.n != AUTO
@@ -186,7 +191,9 @@ def _derive(
 def _kernel(lay: LayerConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
     k = len(lay.kernel)
     if not 1 <= k <= 3:
-        raise ModelError(f"layer {lay.name!r}: Kernel must have 1-3 entries. Got {list(lay.kernel)}.")
+        raise ModelError(
+            f"layer {lay.name!r}: Kernel must have 1-3 entries. Got {list(lay.kernel)}."
+        )
     return tuple(lay.kernel), _pad(tuple(lay.kernel_stride), k)[:k]
 
 
@@ -204,7 +211,9 @@ def _derive_conv(
     else:
         padded = _pad(declared, k + 1)
         if math.prod(padded[k + 1 :]) != 1:
-            raise ModelError(f"{_where(config, lay)}: N {list(declared)} has more than {k + 1} dims")
+            raise ModelError(
+                f"{_where(config, lay)}: N {list(declared)} has more than {k + 1} dims"
+            )
         channels = padded[k]
     specs, sizes_seen = [], None
     for src in lay.sources:
@@ -242,7 +251,10 @@ def _derive_conv(
 
 
 def _derive_pool(
-    config: NetworkConfig, lay: LayerConfig, geometry: dict[str, LayerGeometry], keys: dict[str, str]
+    config: NetworkConfig,
+    lay: LayerConfig,
+    geometry: dict[str, LayerGeometry],
+    keys: dict[str, str],
 ) -> tuple[tuple[int, ...], list[SourceSpec]]:
     fn = lay.pooling_function
     if fn in (PoolingFunction.DOT_PRODUCT, PoolingFunction.COSINE):
@@ -251,7 +263,12 @@ def _derive_pool(
             "is not supported",
             hint="use Max, Average, LRN or Maxout",
         )
-    if fn not in (PoolingFunction.MAX, PoolingFunction.AVERAGE, PoolingFunction.LRN, PoolingFunction.MAXOUT):
+    if fn not in (
+        PoolingFunction.MAX,
+        PoolingFunction.AVERAGE,
+        PoolingFunction.LRN,
+        PoolingFunction.MAXOUT,
+    ):
         raise NotSupportedError(f"{_where(config, lay)}: Pooling Function {fn!r} is not supported")
     specs: list[SourceSpec] = []
     dims_seen: tuple[int, ...] | None = None
@@ -354,5 +371,7 @@ def _initialise(
             else:
                 field = math.prod(weight.shape[2:])
                 fan_in, fan_out = weight.shape[1] * field, weight.shape[0] * field
-            init_weight(weight, lay.weight_init, fan_in=fan_in, fan_out=fan_out, generator=generator)
+            init_weight(
+                weight, lay.weight_init, fan_in=fan_in, fan_out=fan_out, generator=generator
+            )
         init_bias(module.biases[key], lay.weight_init)  # type: ignore[index]

@@ -81,7 +81,9 @@ class _Layer(nn.Module):
         self.transposed: dict[str, bool] = {}
         self.shared: set[str] = set()
 
-    def finish(self, z: torch.Tensor, skips: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def finish(
+        self, z: torch.Tensor, skips: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Add skips, normalise, activate, drop: returns ``(z, a)``, both (B, *out_shape)."""
         for skip in skips:
             z = z + skip.reshape(z.shape)
@@ -102,7 +104,11 @@ class _Layer(nn.Module):
             if key in self.shared:
                 continue
             norms = self._unit_norms(w)
-            w.mul_(torch.clamp(self.weight_norm / norms.clamp_min(1e-30), max=1.0).view(self._norm_view(w)))
+            w.mul_(
+                torch.clamp(self.weight_norm / norms.clamp_min(1e-30), max=1.0).view(
+                    self._norm_view(w)
+                )
+            )
 
     def _unit_norms(self, w: torch.Tensor) -> torch.Tensor:
         return w.norm(dim=0)
@@ -132,7 +138,9 @@ class FullyConnected(_Layer):
         """``inputs[i]``: (B, *) tensor or SparseBatch of source i; returns (z, a), each (B, N)."""
         z: torch.Tensor | None = None
         for key, x in zip(self.source_keys, inputs, strict=True):
-            w = self.weights[key].t() if self.transposed[key] else self.weights[key]  # (n_in, n_out)
+            w = (
+                self.weights[key].t() if self.transposed[key] else self.weights[key]
+            )  # (n_in, n_out)
             if isinstance(x, SparseBatch):
                 if x.width > w.shape[0]:
                     raise ModelError(
@@ -140,7 +148,11 @@ class FullyConnected(_Layer):
                     )
                 values = None if x.values is None else x.values.to(w.dtype)
                 y = F.embedding_bag(
-                    x.indices, w, x.offsets, mode="sum", per_sample_weights=values,
+                    x.indices,
+                    w,
+                    x.offsets,
+                    mode="sum",
+                    per_sample_weights=values,
                     include_last_offset=True,
                 )  # (B, n_out)
             else:
@@ -155,12 +167,16 @@ class Convolutional(_Layer):
     """Cross-correlation per source (cuDNN's ``CUDNN_CROSS_CORRELATION``), summed, plus one bias per
     output channel and source. Weights ``(C_out, C_in, *kernel)`` as DSSTNE's filter descriptor."""
 
-    def __init__(self, *, specs: Sequence[SourceSpec], out_shape: tuple[int, ...], **kwargs: object):
+    def __init__(
+        self, *, specs: Sequence[SourceSpec], out_shape: tuple[int, ...], **kwargs: object
+    ):
         super().__init__(out_shape=out_shape, **kwargs)  # type: ignore[arg-type]
         self.specs = tuple(specs)
         c_out = out_shape[0]
         for spec in self.specs:
-            self.weights[spec.key] = nn.Parameter(torch.empty(c_out, spec.in_shape[0], *spec.kernel))
+            self.weights[spec.key] = nn.Parameter(
+                torch.empty(c_out, spec.in_shape[0], *spec.kernel)
+            )
             self.biases[spec.key] = nn.Parameter(torch.empty(c_out))
             self.transposed[spec.key] = False
 

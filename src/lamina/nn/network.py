@@ -166,7 +166,9 @@ class Network(nn.Module):
                 )
         missing = [name for name in expected if name not in inputs]
         if missing:
-            raise ModelError(f"no input given for Input layer(s) {missing} (expected {list(expected)})")
+            raise ModelError(
+                f"no input given for Input layer(s) {missing} (expected {list(expected)})"
+            )
 
     def _dtype(self) -> torch.dtype:
         for p in self.parameters():

@@ -55,15 +55,23 @@ def attach_shared_weights(
                     f"{sw.source_output_layer!r} to share"
                 )
             if any(s.input_layer == sw.source_input_layer for s in src_out.shared_weights):
-                raise ModelError(f"{where}: the connection it names is itself shared; name its source")
+                raise ModelError(
+                    f"{where}: the connection it names is itself shared; name its source"
+                )
             if sw.transposed and lay.type != LayerType.FULLY_CONNECTED:
-                raise NotSupportedError(f"{where}: Transposed shared weights need FullyConnected layers")
+                raise NotSupportedError(
+                    f"{where}: Transposed shared weights need FullyConnected layers"
+                )
             if src_out.type != lay.type:
                 raise ModelError(
                     f"{where}: cannot share weights between {src_out.type.name} and "
                     f"{lay.type.name} layers"
                 )
-            sources[(sw.input_layer, lay.name)] = (sw.source_input_layer, src_out.name, sw.transposed)
+            sources[(sw.input_layer, lay.name)] = (
+                sw.source_input_layer,
+                src_out.name,
+                sw.transposed,
+            )
             own = modules[lay.name].weights[keys[sw.input_layer]]  # type: ignore[index]
             theirs = modules[src_out.name].weights[keys[sw.source_input_layer]]  # type: ignore[index]
             wanted = tuple(theirs.t().shape) if sw.transposed else tuple(theirs.shape)

@@ -75,7 +75,9 @@ def render_summary(rows: list[LayerRow], *, title: str = "") -> str:
             r.name,
             r.kind,
             r.type,
-            "(" + ", ".join(str(d) for d in r.output_shape) + ("," if len(r.output_shape) == 1 else "")
+            "("
+            + ", ".join(str(d) for d in r.output_shape)
+            + ("," if len(r.output_shape) == 1 else "")
             + ")",
             ", ".join([*r.sources, *(f"skip {s}" for s in r.skips)]) or "-",
             r.activation,
@@ -86,7 +88,10 @@ def render_summary(rows: list[LayerRow], *, title: str = "") -> str:
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def fmt(line: tuple[str, ...]) -> str:
-        cells = [c.rjust(w) if i == len(line) - 1 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))]
+        cells = [
+            c.rjust(w) if i == len(line) - 1 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths))
+        ]
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(fmt(header))

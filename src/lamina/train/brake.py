@@ -43,7 +43,7 @@ class DivergenceBrake:
         last_event: ``DIVERGENCE_MESSAGE`` if the last ``observe`` detected divergence, else None.
     """
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.last_event: str | None = None
         self.reset()

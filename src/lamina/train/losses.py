@@ -106,7 +106,7 @@ def _dense_terms(
             # Gradient a * sum(t) - t: DSSTNE's a - t whenever each row of t sums to 1.
             return -t * logp
         # Deviation: DSSTNE's SoftMax SMCE delta (a - t on t>0, a on t==0) is no loss's gradient;
-        # we use the gradient of the error it reports: -oneScale * t * log(a), t != 0, a < oneTarget.
+        # we use the gradient of the error it reports, -oneScale*t*log(a) on t != 0, a < oneTarget.
         return torch.where((t != 0) & one_on, -smce.one_scale * t * logp, 0.0)
     if ef == EF.CROSS_ENTROPY:
         return F.binary_cross_entropy_with_logits(z, t, reduction="none")

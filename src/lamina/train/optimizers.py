@@ -32,6 +32,7 @@ from lamina.config.enums import OPTIMIZERS, Optimizer
 
 __all__ = [
     "OPTIMIZER_CLASSES",
+    "SGD",
     "AdaDelta",
     "AdaGrad",
     "Adam",
@@ -39,7 +40,6 @@ __all__ = [
     "Momentum",
     "Nesterov",
     "RMSProp",
-    "SGD",
     "make_optimizer",
 ]
 

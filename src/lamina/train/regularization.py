@@ -21,10 +21,11 @@ def sparseness_penalty(a: torch.Tensor, *, p: float, beta: float) -> torch.Tenso
     """``beta * sum_j KL(p || rho_j)``, rho_j = mean over the batch of unit j's activation.
 
     Add it to the objective ``loss_sum / B``: its gradient
-    ``beta * (-p/rho_j + (1-p)/(1-rho_j)) / B`` w.r.t. ``a[b, j]`` is exactly DSSTNE's penalty, which it adds to every example's delta before
-    ``f'`` and then divides (with the weight gradient) by B. rho is clamped to [1e-6, 0.999999] as
-    DSSTNE does, with the gradient passed straight through the clamp (DSSTNE applies the penalty at
-    the clamped rho, not zero). DSSTNE never reports this term in its error figures.
+    ``beta * (-p/rho_j + (1-p)/(1-rho_j)) / B`` w.r.t. ``a[b, j]`` is exactly DSSTNE's penalty,
+    which DSSTNE adds to every example's delta before ``f'`` and then divides (with the weight
+    gradient) by B. rho is clamped to [1e-6, 0.999999] as DSSTNE does, with the gradient passed
+    straight through the clamp (DSSTNE applies the penalty at the clamped rho, not zero). DSSTNE
+    never reports this term in its error figures.
 
     Args:
         a: (B, N) (or (B, ...)) activations of one hidden layer.

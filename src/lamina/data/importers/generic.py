@@ -111,13 +111,19 @@ def import_csv(
         names = [str(i) for i in range(len(names))]
     columns = [
         Column(_resolve("--sample-col", sample_col, names, header, path), "sample label", "label"),
-        Column(_resolve("--feature-col", feature_col, names, header, path), "feature label", "label"),
+        Column(
+            _resolve("--feature-col", feature_col, names, header, path), "feature label", "label"
+        ),
     ]
     if value_col is not None:
-        columns.append(Column(_resolve("--value-col", value_col, names, header, path), "value", "float"))
+        columns.append(
+            Column(_resolve("--value-col", value_col, names, header, path), "value", "float")
+        )
     if len({c.position for c in columns}) != len(columns):
         raise UsageError("--sample-col, --feature-col and --value-col must name different columns")
-    layout = f"{len(names)} fields: " + ", ".join(f"{c.name} in field {c.position + 1}" for c in columns)
+    layout = f"{len(names)} fields: " + ", ".join(
+        f"{c.name} in field {c.position + 1}" for c in columns
+    )
     spec = TableSpec(delimiter, header, len(names), tuple(columns), layout)
     table = read_table(path, spec)
     samples, sample_labels = table.labels["sample label"]

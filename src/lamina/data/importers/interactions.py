@@ -50,12 +50,12 @@ class Interactions:
     """One entry per (sample, feature[, value]) record of a file.
 
     Attributes:
-        samples: (n,) int64 codes into ``sample_labels``; codes follow the order samples are written.
+        samples: (n,) int64 codes into ``sample_labels``, in the order samples are written.
         features: (n,) int64 codes into ``feature_labels``.
         values: (n,) float64 or int64 value per record, or ``None``.
         sample_labels: (S,) str label of each sample code.
         feature_labels: (F,) str label of each feature code.
-        records: (n,) int64 0-based index of the record among the file's data records (for messages).
+        records: (n,) int64 0-based index of each record among the file's records (messages).
         line_of: maps a record index to its 1-based line in the file (slow; error messages only).
         source: the file, for messages.
     """
@@ -72,8 +72,8 @@ class Interactions:
     def __len__(self) -> int:
         return int(self.samples.size)
 
-    def select(self, mask: np.ndarray, *, values: np.ndarray | None | bool = True) -> Interactions:
-        """The records where ``mask`` is true; ``values=False`` drops values, an array replaces them."""
+    def select(self, mask: np.ndarray, *, values: np.ndarray | bool | None = True) -> Interactions:
+        """The records where ``mask`` is true; ``values=False`` drops values, an array sets them."""
         if values is True:
             new_values = None if self.values is None else self.values[mask]
         elif values is False or values is None:
@@ -117,8 +117,8 @@ class Interactions:
         if n_repeat and policy == "error":
             pos = int(np.flatnonzero(sorted_key[1:] == sorted_key[:-1])[0])
             first, again = int(order[pos]), int(order[pos + 1])
-            sample = self.sample_labels[self.samples[again]]
-            feature = self.feature_labels[self.features[again]]
+            sample = str(self.sample_labels[self.samples[again]])
+            feature = str(self.feature_labels[self.features[again]])
             raise DataError(
                 f"{self.source}:{self.line_of(int(self.records[again]))}: expected each (sample, "
                 f"feature) pair once, found sample {sample!r} with feature {feature!r} again "

@@ -1,4 +1,4 @@
-"""MovieLens rating files -> DSSTNE text, one line per user (what DSSTNE's ``convert_ratings.awk`` did).
+"""MovieLens rating files -> DSSTNE text, one line per user (as DSSTNE's ``convert_ratings.awk``).
 
 Formats (detected from the first non-blank line, or forced with ``format=``):
 
@@ -127,7 +127,7 @@ def _csv_spec(path: Path) -> TableSpec:
 def _columns(positions: list[int]) -> tuple[Column, ...]:
     kinds = ("int", "int", "float", "int")
     names = ("user id", "item id", "rating", "timestamp")
-    return tuple(Column(p, n, k) for p, n, k in zip(positions, names, kinds))  # type: ignore[arg-type]
+    return tuple(Column(p, n, k) for p, n, k in zip(positions, names, kinds, strict=True))  # type: ignore[arg-type]
 
 
 def _read_lists(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,7 +202,14 @@ def read_movielens(path: str | os.PathLike[str], *, format: str = "auto") -> Mov
     sample_codes, sample_labels = _coded(users)
     feature_codes, feature_labels = _coded(items)
     inter = Interactions(
-        sample_codes, feature_codes, None, sample_labels, feature_labels, records, line_of, str(path)
+        sample_codes,
+        feature_codes,
+        None,
+        sample_labels,
+        feature_labels,
+        records,
+        line_of,
+        str(path),
     )
     return MovieLensData(fmt, inter, ratings, timestamps)
 

@@ -120,7 +120,9 @@ def _check_field(path: Path, lineno: int, col: Column, text: str) -> DataError |
     where = f"{path}:{lineno}: expected"
     if col.kind == "label":
         if text == "":
-            return DataError(f"{where} a non-empty {col.name} in field {col.position + 1}, found ''")
+            return DataError(
+                f"{where} a non-empty {col.name} in field {col.position + 1}, found ''"
+            )
         bad = next((c for c in RESERVED_CHARS if c in text), None)
         if bad is not None:
             return DataError(
@@ -134,9 +136,7 @@ def _check_field(path: Path, lineno: int, col: Column, text: str) -> DataError |
         kind = "an integer" if col.kind == "int" else "a numeric"
         return DataError(f"{where} {kind} {col.name} in field {col.position + 1}, found {text!r}")
     if not np.isfinite(number):
-        return DataError(
-            f"{where} a finite {col.name} in field {col.position + 1}, found {text!r}"
-        )
+        return DataError(f"{where} a finite {col.name} in field {col.position + 1}, found {text!r}")
     return None
 
 
@@ -159,7 +159,7 @@ def _first_bad_line(path: Path, spec: TableSpec) -> DataError | None:
 
 def _open_for_pandas(path: Path, spec: TableSpec) -> tuple[IO[bytes] | Path, str]:
     if spec.delimiter == "::":
-        return io.BufferedReader(_DoubleColonToTab(open(path, "rb"))), "\t"  # noqa: SIM115
+        return io.BufferedReader(_DoubleColonToTab(open(path, "rb"))), "\t"
     return path, spec.delimiter
 
 
@@ -202,12 +202,16 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec) -> Table:
                 engine="c",
             )
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame({c.position: pd.Series([], dtype=dtypes[c.position]) for c in spec.columns})
+        frame = pd.DataFrame(
+            {c.position: pd.Series([], dtype=dtypes[c.position]) for c in spec.columns}
+        )
         frame = frame.reindex(columns=range(spec.n_fields))
     except (ValueError, TypeError, OverflowError, pd.errors.ParserError) as exc:
         raise _fail(path, spec, str(exc).splitlines()[0]) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: expected UTF-8 text, found byte {exc.object[exc.start]:#x}") from None
+        raise DataError(
+            f"{path}: expected UTF-8 text, found byte {exc.object[exc.start]:#x}"
+        ) from None
     finally:
         if not isinstance(source, Path):
             with contextlib.suppress(Exception):

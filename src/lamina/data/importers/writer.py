@@ -92,7 +92,9 @@ def write_dsstne_text(
             lo, hi = int(indptr[start_row]), int(indptr[end_row])
             elems = flabels[feature_codes[lo:hi]]
             if values is not None:
-                elems = np.char.add(np.char.add(elems, ","), format_values(values[lo:hi], integral=integral))
+                elems = np.char.add(
+                    np.char.add(elems, ","), format_values(values[lo:hi], integral=integral)
+                )
             items = elems.tolist()
             lines = []
             for r in range(start_row, end_row):

@@ -1,0 +1,110 @@
+"""Where a resumed run continues from, and the housekeeping around network files.
+
+Candidates are the newest loadable checkpoint ``<network><epoch>.nc`` and the network file itself
+(written at the end of a run, or by Ctrl-C in the middle of an epoch). The one with the most progress
+``(epoch, examples into the next epoch)`` wins; files that fail to load are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.errors import CheckpointError
+from lamina.train.network_file import NetworkFile, find_latest_checkpoint, load_network
+
+__all__ = ["ResumePoint", "file_sha256", "find_resume_point", "remove_stale_temp_files"]
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """A network file to continue from.
+
+    Attributes:
+        path: the file.
+        network: its content (with a training state).
+        epoch: epochs completed.
+        position: examples of epoch ``epoch + 1`` already trained (0 at an epoch boundary).
+    """
+
+    path: Path
+    network: NetworkFile
+    epoch: int
+    position: int
+
+
+def _point(path: Path, nf: NetworkFile) -> ResumePoint | None:
+    if nf.training is None:
+        return None
+    position = int(nf.training.optimizer_meta.get("position", 0))
+    return ResumePoint(path, nf, nf.training.epoch, position)
+
+
+def find_resume_point(
+    network_path: Path, *, report: Callable[[str], None] | None = None
+) -> ResumePoint | None:
+    """The most advanced loadable training state among ``network_path`` and its checkpoints.
+
+    Args:
+        network_path: the ``-n`` file.
+        report: receives one line per skipped (corrupt or state-less) file.
+
+    Returns:
+        The resume point, or None when there is nothing to resume.
+    """
+
+    def skipped(path: Path, exc: CheckpointError) -> None:
+        if report is not None:
+            report(f"skipping {path}: {exc.message}")
+
+    points: list[ResumePoint] = []
+    latest = find_latest_checkpoint(network_path, on_corrupt=skipped)
+    if latest is not None:
+        point = _point(latest[0], load_network(latest[0]))
+        if point is not None:
+            points.append(point)
+        elif report is not None:
+            report(f"skipping {latest[0]}: it holds no training state")
+    if network_path.is_file():
+        try:
+            point = _point(network_path, load_network(network_path))
+        except CheckpointError as exc:
+            skipped(network_path, exc)
+        else:
+            if point is not None:
+                points.append(point)
+    if not points:
+        return None
+    return max(points, key=lambda p: (p.epoch, p.position))
+
+
+def remove_stale_temp_files(network_path: Path) -> list[Path]:
+    """Delete temporary files a killed writer left beside ``network_path`` (``.<name>*.tmp``:
+    the network file's and its checkpoints'). Returns what was removed."""
+    removed = []
+    folder = network_path.parent if str(network_path.parent) else Path(".")
+    if not folder.is_dir():
+        return removed
+    for entry in folder.glob(f".{network_path.name}*.tmp"):
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def index_checksums(indices: Mapping[str, str | os.PathLike[str]]) -> dict[str, str]:
+    """Index name -> SHA-256 of its file."""
+    return {name: file_sha256(path) for name, path in sorted(indices.items())}

@@ -1,0 +1,110 @@
+"""Network <-> network-file records: copy torch parameters to numpy ``WeightRecord``s and back.
+
+Weight matrices keep DSSTNE's layout ``W[n_in][n_out]`` (a FullyConnected layer's parameter already
+has it). Shared connections are written as references (no matrix), as DSSTNE writes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamina.errors import CheckpointError
+from lamina.nn import Network
+from lamina.train.network_file import BatchNormRecord, NetworkFile, WeightRecord
+
+__all__ = ["load_records", "parameter_groups", "to_records"]
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float32).numpy().copy()
+
+
+def parameter_groups(network: Network) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(weight matrices, everything else): each owned matrix once, in connection order, then biases
+    and batch-norm parameters in ``parameters()`` order. Only the first list is weight-decayed."""
+    weights: list[nn.Parameter] = []
+    seen: set[int] = set()
+    for conn in network.connections:
+        if id(conn.weight) not in seen:
+            seen.add(id(conn.weight))
+            weights.append(conn.weight)
+    others = [p for p in network.parameters() if id(p) not in seen]
+    return weights, others
+
+
+def _batch_norms(network: Network) -> dict[str, nn.Module]:
+    out = {}
+    for name in network.order:
+        cfg = network.layer_config(name)
+        if cfg.batch_normalization:
+            bn = getattr(network.layer(name), "batch_norm", None)
+            if bn is not None:
+                out[name] = bn
+    return out
+
+
+def to_records(network: Network) -> tuple[list[WeightRecord], list[BatchNormRecord]]:
+    """The network's weights and batch-norm state as records (numpy copies, float32)."""
+    records = []
+    for conn in network.connections:
+        cfg = network.layer_config(conn.output_layer)
+        records.append(
+            WeightRecord(
+                input_layer=conn.input_layer,
+                output_layer=conn.output_layer,
+                weights=None if conn.shared else _numpy(conn.weight),
+                bias=_numpy(conn.bias),
+                shared=conn.shared,
+                transposed=conn.transposed,
+                source_input_layer=conn.source[0] if conn.source else "",
+                source_output_layer=conn.source[1] if conn.source else "",
+                norm=float(cfg.weight_norm),
+            )
+        )
+    bns = [
+        BatchNormRecord(
+            layer=name,
+            scale=_numpy(bn.weight),
+            bias=_numpy(bn.bias),
+            running_mean=_numpy(bn.running_mean),
+            running_var=_numpy(bn.running_var),
+        )
+        for name, bn in _batch_norms(network).items()
+    ]
+    return records, bns
+
+
+@torch.no_grad()
+def load_records(network: Network, nf: NetworkFile) -> None:
+    """Copy the weights, biases and batch-norm state of ``nf`` into ``network`` (same config).
+
+    Raises:
+        CheckpointError: a connection is missing from the file or has another shape.
+    """
+    for conn in network.connections:
+        where = f"{conn.input_layer}->{conn.output_layer}"
+        try:
+            rec = nf.weight(conn.input_layer, conn.output_layer)
+        except KeyError:
+            raise CheckpointError(f"the network file has no weights for connection {where}") from None
+        if not conn.shared:
+            _copy(conn.weight, rec.weights, f"{where} weights")
+        _copy(conn.bias, rec.bias, f"{where} bias")
+    bns = {rec.layer: rec for rec in nf.batch_norm}
+    for name, bn in _batch_norms(network).items():
+        if name not in bns:
+            raise CheckpointError(f"the network file has no batch-norm state for layer {name!r}")
+        rec = bns[name]
+        _copy(bn.weight, rec.scale, f"{name} BN scale")
+        _copy(bn.bias, rec.bias, f"{name} BN bias")
+        _copy(bn.running_mean, rec.running_mean, f"{name} BN running mean")
+        _copy(bn.running_var, rec.running_var, f"{name} BN running variance")
+
+
+def _copy(dst: torch.Tensor, src: np.ndarray | None, where: str) -> None:
+    if src is None or tuple(src.shape) != tuple(dst.shape):
+        found = None if src is None else tuple(src.shape)
+        raise CheckpointError(f"{where}: expected shape {tuple(dst.shape)}. Got {found}.")
+    dst.copy_(torch.from_numpy(np.ascontiguousarray(src)).to(dst))
