@@ -30,8 +30,11 @@ def samples_dir() -> Path:
 
 
 def parse_cdl(text: str) -> dict:
-    """A small reader for the ``ncdump`` listings of DSSTNE's docs (dims, vars, attributes, data)."""
-    dims = {m[0]: int(m[1]) for m in re.findall(r"^\s*(\w+) = (\d+) ;", text.split("variables:")[0], re.M)}
+    """A small reader for the ``ncdump`` listings of DSSTNE's docs (dims, vars, attrs, data)."""
+    dims = {
+        m[0]: int(m[1])
+        for m in re.findall(r"^\s*(\w+) = (\d+) ;", text.split("variables:")[0], re.M)
+    }
     variables = {
         m[1]: (CDL_TYPES[m[0]], m[2])
         for m in re.findall(r"^\s*(\w+) (\w+)\((\w+)\) ;", text.split("// global")[0], re.M)
@@ -95,8 +98,12 @@ def test_movielens_lines(samples_dir: Path, tmp_path: Path):
     src = samples_dir / "ml-20m_ratings.sample.txt"
     out = tmp_path / "ml.nc"
     summary = generate_netcdf(
-        src, out, dataset_name="gl_input", feature_index=tmp_path / "f",
-        sample_index=tmp_path / "s", mode="create",
+        src,
+        out,
+        dataset_name="gl_input",
+        feature_index=tmp_path / "f",
+        sample_index=tmp_path / "s",
+        mode="create",
     )
     lines = src.read_text().splitlines()
     expected = {}

@@ -29,7 +29,9 @@ def _fixture(tmp_path: Path, fmt: str, rows: list[tuple] = RATINGS) -> Path:
     if fmt == "u.data":
         return _write(tmp_path / "u.data", "".join("\t".join(map(str, r)) + "\n" for r in rows))
     if fmt == "ratings.dat":
-        return _write(tmp_path / "ratings.dat", "".join("::".join(map(str, r)) + "\n" for r in rows))
+        return _write(
+            tmp_path / "ratings.dat", "".join("::".join(map(str, r)) + "\n" for r in rows)
+        )
     if fmt == "ratings.csv":
         body = "".join(f"{u},{i},{float(r)},{t}\n" for u, i, r, t in rows)
         return _write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n" + body)
@@ -105,7 +107,7 @@ def test_lists_have_no_ratings(tmp_path: Path, option: dict) -> None:
 def test_forced_format_and_unknown_format(tmp_path: Path) -> None:
     path = _fixture(tmp_path, "u.data")
     assert read_movielens(path, format="u.data").format == "u.data"
-    with pytest.raises(UsageError, match="Did you mean 'u.data'"):
+    with pytest.raises(UsageError, match=r"Did you mean 'u\.data'"):
         read_movielens(path, format="u.dta")
 
 
@@ -121,7 +123,12 @@ def test_read_movielens_arrays(tmp_path: Path) -> None:
 
 BAD_LINES = [
     ("u.data", "1\t2\t3\t4\n\n1\t3\t4\n", 3, "expected 4 fields separated by TAB"),
-    ("u.data", "1\t2\t3\t4\n1\t3\tfive\t4\n", 2, "expected a numeric rating in field 3, found 'five'"),
+    (
+        "u.data",
+        "1\t2\t3\t4\n1\t3\tfive\t4\n",
+        2,
+        "expected a numeric rating in field 3, found 'five'",
+    ),
     ("u.data", "1\t2\t3\t4\nu1\t3\t4\t4\n", 2, "expected an integer user id in field 1"),
     ("u.data", "1\t2\t3\t4\n1\t3\t4\t4\t9\n", 2, "found 5"),
     ("ratings.dat", "1::2::3::4\n1::2::3\n", 2, "expected 4 fields separated by '::'"),
@@ -175,6 +182,17 @@ def test_csv_by_name_keeps_first_appearance_order(tmp_path: Path) -> None:
     summary = import_csv(path, out, sample_col="session", feature_col="item", value_col="w")
     assert out.read_text() == "zeta\tb,1.0:a,3.0\nalpha\ta,2.5\n"
     assert (summary.samples, summary.features, summary.interactions) == (2, 2, 3)
+
+
+def test_csv_labels_kept_verbatim_and_empty_table_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path / "t.csv", "s,f\n007,1.0\n10,2\n007,x y\n")
+    out = tmp_path / "out.txt"
+    import_csv(path, out, sample_col="s", feature_col="f")
+    assert out.read_text() == "007\t1.0:x y\n10\t2\n"
+    empty = _write(tmp_path / "e.csv", "s,f\n\n")
+    with pytest.raises(DataError, match=r"e\.csv: expected at least one line"):
+        import_csv(empty, tmp_path / "o2.txt", sample_col="s", feature_col="f")
+    assert not (tmp_path / "o2.txt").exists()
 
 
 def test_csv_by_index_without_header_tab_delimited(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Index files: DSSTNE's ``loadIndex`` unit tests (TestNetCDFhelper.cpp) plus Lamina's extra rules."""
+"""Index files: DSSTNE's ``loadIndex`` unit tests (TestNetCDFhelper.cpp) plus Lamina's rules."""
 
 from __future__ import annotations
 

@@ -78,7 +78,9 @@ def test_min_items_keeps_small_samples_in_train(tmp_path: Path, dataset: tuple[P
     }
 
 
-def test_same_seed_same_files_other_seed_differs(tmp_path: Path, dataset: tuple[Path, dict]) -> None:
+def test_same_seed_same_files_other_seed_differs(
+    tmp_path: Path, dataset: tuple[Path, dict]
+) -> None:
     path, _ = dataset
     outs = []
     for i, seed in enumerate((3, 3, 4)):

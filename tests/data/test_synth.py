@@ -82,8 +82,8 @@ def test_planted_clusters_are_real() -> None:
     data = synthesize(samples=3000, features=500, nnz=20, clusters=clusters, noise=noise, seed=3)
     rows = _rows(data)
     own = data.feature_cluster[data.indices] == data.sample_cluster[rows]
-    # (1 - noise) of draws are in-cluster, plus the global draws that land in the cluster
-    assert own.mean() > 1 - noise
+    # (1 - noise) of draws are in-cluster (a little less after removing repeats)
+    assert own.mean() > 0.7  # vs 1 / clusters = 0.2 without structure
     # co-occurrence: two items of one cluster appear together far more than items of two clusters
     x = np.zeros((data.n_samples, data.width))
     x[rows, data.indices] = 1.0
@@ -105,7 +105,9 @@ def test_cluster_aware_ranking_beats_popularity() -> None:
     x_test[rows[test], data.indices[test]] = True
     pop = x_train.sum(0).astype(float)
     # a model that knows the user's cluster: popularity among that cluster's training users
-    by_cluster = np.stack([x_train[data.sample_cluster == c].sum(0) for c in range(8)]).astype(float)
+    by_cluster = np.stack([x_train[data.sample_cluster == c].sum(0) for c in range(8)]).astype(
+        float
+    )
 
     def recall(scores: np.ndarray) -> float:
         scores = np.where(x_train, -np.inf, scores)
@@ -144,3 +146,35 @@ def test_bad_arguments(kwargs: dict) -> None:
     args = {"samples": 10, "features": 40, "nnz": 5} | kwargs
     with pytest.raises(UsageError):
         synthesize(**args)
+
+
+def test_gumbel_finish_matches_successive_sampling() -> None:
+    """The exact tail sampler draws a 2-of-3 set with the successive-sampling probabilities."""
+    from lamina.data.synth import _finish, _Sampler
+
+    rng = np.random.default_rng(0)
+    sampler = _Sampler(rng, features=3, clusters=1, zipf=1.0)
+    users = 30_000
+    rows, items = _finish(
+        rng, sampler, 0.0, np.arange(users), np.zeros(users, np.int64),
+        np.full(users, 2), np.zeros(0, np.int64), np.zeros(0, np.int64),
+    )  # fmt: skip
+    assert rows.size == 2 * users
+    left_out = 3 - np.bincount(rows, weights=items).astype(int)  # items 0+1+2 = 3
+    p = sampler.weights(0, 0.0)
+
+    def pair(i: int, j: int) -> float:  # P({i, j}) = p_i p_j / (1 - p_i) + p_j p_i / (1 - p_j)
+        return p[i] * p[j] / (1 - p[i]) + p[j] * p[i] / (1 - p[j])
+
+    expected = np.array([pair(1, 2), pair(0, 2), pair(0, 1)])
+    observed = np.bincount(left_out, minlength=3) / users
+    np.testing.assert_allclose(observed, expected, atol=0.012)  # binomial sd < 0.003
+
+
+def test_noise_zero_cannot_exceed_cluster() -> None:
+    with pytest.raises(UsageError, match="smallest cluster"):
+        synthesize(samples=10, features=40, nnz=15, clusters=4, noise=0.0, fixed_nnz=True)
+    data = synthesize(samples=200, features=40, nnz=15, clusters=4, noise=0.0, seed=1)
+    rows = _rows(data)
+    assert (data.feature_cluster[data.indices] == data.sample_cluster[rows]).all()
+    assert np.diff(data.indptr).max() <= 10

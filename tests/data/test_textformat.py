@@ -23,8 +23,12 @@ def rows_of(path: Path, *, analog: bool = False, chunk_bytes: int = 1 << 20, ski
             codes = c.feature_codes[pos : pos + n]
             vals = None if c.values is None else c.values[pos : pos + n].tolist()
             out.append(
-                (int(c.line_numbers[r]), c.sample_labels[c.sample_codes[r]],
-                 [c.feature_labels[i] for i in codes], vals)
+                (
+                    int(c.line_numbers[r]),
+                    c.sample_labels[c.sample_codes[r]],
+                    [c.feature_labels[i] for i in codes],
+                    vals,
+                )
             )
             pos += n
     return out
@@ -94,8 +98,13 @@ def test_bad_input_fails_cleanly(tmp_path: Path, content: bytes, line: int, mess
     features.write_text("f1\t0\n")
     with pytest.raises(DataError) as err:
         generate_netcdf(
-            src, tmp_path / "out.nc", dataset_name="x", feature_index=features,
-            sample_index=samples, mode="merge", kind="analog",
+            src,
+            tmp_path / "out.nc",
+            dataset_name="x",
+            feature_index=features,
+            sample_index=samples,
+            mode="merge",
+            kind="analog",
         )
     assert str(err.value) == f"{src}:{line}: {message}"
     assert not (tmp_path / "out.nc").exists()
@@ -108,8 +117,14 @@ def test_skip_bad_lines_counts_and_keeps_examples(tmp_path: Path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"".join(c for c, _, _ in BAD) + b"good\tf1,1\n")
     summary = generate_netcdf(
-        src, tmp_path / "out.nc", dataset_name="x", feature_index=tmp_path / "f",
-        sample_index=tmp_path / "s", mode="create", kind="analog", skip_bad_lines=True,
+        src,
+        tmp_path / "out.nc",
+        dataset_name="x",
+        feature_index=tmp_path / "f",
+        sample_index=tmp_path / "s",
+        mode="create",
+        kind="analog",
+        skip_bad_lines=True,
         duplicates="last",
     )
     assert summary.bad_lines == 9
@@ -123,20 +138,40 @@ def test_skip_bad_lines_counts_and_keeps_examples(tmp_path: Path):
 def test_empty_input_is_an_error(tmp_path: Path, content: bytes):
     src = tmp_path / "in.txt"
     src.write_bytes(content)
-    with pytest.raises(DataError, match=r"in.txt: expected at least one 'sample<TAB>features' line"):
-        generate_netcdf(src, tmp_path / "o.nc", dataset_name="x", feature_index=tmp_path / "f",
-                        sample_index=tmp_path / "s", mode="create")
+    with pytest.raises(
+        DataError, match=r"in.txt: expected at least one 'sample<TAB>features' line"
+    ):
+        generate_netcdf(
+            src,
+            tmp_path / "o.nc",
+            dataset_name="x",
+            feature_index=tmp_path / "f",
+            sample_index=tmp_path / "s",
+            mode="create",
+        )
     assert not (tmp_path / "o.nc").exists()
 
 
 def test_unreadable_inputs(tmp_path: Path):
     with pytest.raises(DataError, match="cannot read input"):
-        generate_netcdf(tmp_path / "missing.txt", tmp_path / "o.nc", dataset_name="x",
-                        feature_index=tmp_path / "f", sample_index=None, mode="create")
+        generate_netcdf(
+            tmp_path / "missing.txt",
+            tmp_path / "o.nc",
+            dataset_name="x",
+            feature_index=tmp_path / "f",
+            sample_index=None,
+            mode="create",
+        )
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(DataError, match="expected text files in this directory"):
-        generate_netcdf(tmp_path / "empty_dir", tmp_path / "o.nc", dataset_name="x",
-                        feature_index=tmp_path / "f", sample_index=None, mode="create")
+        generate_netcdf(
+            tmp_path / "empty_dir",
+            tmp_path / "o.nc",
+            dataset_name="x",
+            feature_index=tmp_path / "f",
+            sample_index=None,
+            mode="create",
+        )
     with pytest.raises(DataError, match=r"nope.txt: cannot read input file"):
         list(read_chunks(tmp_path / "nope.txt"))
 
@@ -147,7 +182,13 @@ def test_directory_input_is_sorted_and_non_recursive(tmp_path: Path):
     (d / "b.txt").write_text("s2\tf2\n")
     (d / "a.txt").write_text("s1\tf1\n")
     (d / "sub" / "c.txt").write_text("s3\tf3\n")
-    generate_netcdf(d, tmp_path / "o.nc", dataset_name="x", feature_index=tmp_path / "f",
-                    sample_index=tmp_path / "s", mode="create")
+    generate_netcdf(
+        d,
+        tmp_path / "o.nc",
+        dataset_name="x",
+        feature_index=tmp_path / "f",
+        sample_index=tmp_path / "s",
+        mode="create",
+    )
     assert (tmp_path / "s").read_text() == "s1\t0\ns2\t1\n"
     assert (tmp_path / "f").read_text() == "f1\t0\nf2\t1\n"

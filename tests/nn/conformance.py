@@ -1,5 +1,5 @@
-"""Shared helpers of the lamina.nn tests: small config builders and ``run_layer_test``, the conformance
-check every layer type passes."""
+"""Shared helpers of the lamina.nn tests: small config builders and ``run_layer_test``, the
+conformance check every layer type passes."""
 
 from __future__ import annotations
 
@@ -111,7 +111,9 @@ def run_layer_test(
     for name, shape in expected_shapes.items():
         assert tuple(out.activations[name].shape) == shape, (name, out.activations[name].shape)
         assert tuple(out.preactivations[name].shape) == shape, name
-    assert set(out.activations) == {l.name for l in config.layers if l.kind != LayerKind.INPUT}
+    assert set(out.activations) == {
+        lay.name for lay in config.layers if lay.kind != LayerKind.INPUT
+    }
 
     loss = sum((out.activations[n] ** 2).mean() for n in net.output_layers)
     net.zero_grad()

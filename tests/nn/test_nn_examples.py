@@ -1,4 +1,4 @@
-"""Every DSSTNE example config in ../shared builds with reasonable widths and runs a forward pass."""
+"""Every DSSTNE example config in ../shared builds with reasonable widths and runs forward."""
 
 from __future__ import annotations
 

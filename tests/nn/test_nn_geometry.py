@@ -180,7 +180,7 @@ def test_missing_width_names_the_dataset_and_layer() -> None:
         LayerConfig("In", LayerKind.INPUT, n="auto", dataset="gl_input"),
         output("Output", 2, ("In",)),
     )
-    with pytest.raises(ModelError, match="'gl_input'.*'In'"):
+    with pytest.raises(ModelError, match=r"'gl_input'.*'In'"):
         build_network(cfg, {"other": (5,)})
 
 

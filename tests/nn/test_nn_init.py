@@ -74,7 +74,7 @@ def test_seed_makes_init_reproducible_and_fans_are_layer_strides() -> None:
     cfg = network(inp(n=(50,)), hidden("H", 30, ("Input",)), output("Output", 10, ("H",)))
     a, b, c = (build_network(cfg, seed=s) for s in (7, 7, 8))
     for (_, p), (_, q), (_, r) in zip(
-        a.named_parameters(), b.named_parameters(), c.named_parameters()
+        a.named_parameters(), b.named_parameters(), c.named_parameters(), strict=True
     ):
         assert torch.equal(p, q)
         assert p.numel() == 1 or not torch.equal(p, r) or p.abs().sum() == 0

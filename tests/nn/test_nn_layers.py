@@ -49,41 +49,29 @@ def test_multi_source_and_skip() -> None:
     )
 
 
-@pytest.mark.parametrize("transposed", [False, True])
-def test_shared_weights(transposed: bool) -> None:
-    sw = SharedWeights("H", "Input", "H", transposed=transposed)
-    n_out = 6 if transposed else 4
+def test_shared_weights_same_shape() -> None:
+    shared = (SharedWeights("Input", "Input", "H"),)  # Input -> H2 reuses Input -> H
     cfg = network(
         inp(n=(6,)),
         hidden("H", 4, ("Input",)),
-        hidden(
-            "H2",
-            n_out,
-            ("Input", "H") if not transposed else ("H",),
-            shared_weights=() if not transposed else (sw,),
-        ),
-        output("Output", 2, ("H2",)),
+        hidden("H2", 4, ("Input",), shared_weights=shared),
+        output("Output", 2, ("H", "H2")),
     )
-    if not transposed:  # share Input->H with a second connection of the same shape
-        cfg = network(
-            inp(n=(6,)),
-            hidden("H", 4, ("Input",)),
-            hidden("H2", 4, ("Input",), shared_weights=(SharedWeights("Input", "Input", "H"),)),
-            output("Output", 2, ("H", "H2")),
-        )
-    net = run_layer_test(cfg, lambda: dense(6), expected_shapes={"H2": (B, n_out)})
-    owner, user = (
-        net.layer("H").weights["Input"],
-        net.layer("H2").weights["Input" if not transposed else "H"],
+    net = run_layer_test(cfg, lambda: dense(6), expected_shapes={"H2": (B, 4)})
+    assert net.layer("H2").weights["Input"] is net.layer("H").weights["Input"]
+    assert net.layer("H2").biases["Input"] is not net.layer("H").biases["Input"]
+    c_h2 = net.connections[1]  # config order: Input->H, Input->H2, H->Output, H2->Output
+    assert c_h2.shared and c_h2.source == ("Input", "H") and c_h2.sharing_count == 2
+
+
+def test_shared_weights_transposed_tied_autoencoder() -> None:
+    tied = (SharedWeights("H", "Input", "H", transposed=True),)
+    cfg = network(
+        inp(n=(6,)), hidden("H", 4, ("Input",)), output("Output", 6, ("H",), shared_weights=tied)
     )
-    assert owner is user
-    assert sum(1 for _ in net.parameters()) == len(
-        {
-            id(p)
-            for p in net.state_dict(keep_vars=True).values()
-            if isinstance(p, torch.nn.Parameter)
-        }
-    )
+    net = run_layer_test(cfg, lambda: dense(6), expected_shapes={"Output": (B, 6)})
+    assert net.layer("Output").weights["H"] is net.layer("H").weights["Input"]
+    assert net.connections[1].transposed
 
 
 def test_batch_normalization_fc() -> None:

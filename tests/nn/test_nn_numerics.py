@@ -1,5 +1,5 @@
-"""Forward numerics against references: a hand-computed 2-2-2 network, the sparse path against the dense
-one, activations against hand formulas, DSSTNE's dropout semantics, weight norm."""
+"""Forward numerics against references: a hand-computed 2-2-2 network, the sparse path against the
+dense one, activations against hand formulas, DSSTNE's dropout semantics, weight norm."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from conformance import hidden, inp, network, output, random_sparse, sparse_batch
 
-from lamina.config.enums import Activation, WeightInitScheme
+from lamina.config.enums import Activation, LayerType, WeightInitScheme
 from lamina.config.model import LayerConfig, SharedWeights, WeightInit
 from lamina.errors import ModelError, NotSupportedError
 from lamina.nn import build_network
@@ -245,3 +245,35 @@ def test_weight_norm_caps_each_units_incoming_vector() -> None:
     torch.testing.assert_close(
         net.layer("Output").weights["H"], before_out
     )  # WeightNorm 0: untouched
+
+
+def test_forward_references_evaluate_in_dependency_order() -> None:
+    cfg = network(
+        inp(n=(3,)),
+        output("Output", 2, ("Late",), activation=Activation.LINEAR),  # refers to a later layer
+        hidden("Late", 4, ("Input",)),
+    )
+    net = build_network(cfg, seed=0)
+    assert net.order == ("Input", "Late", "Output")
+    out = net({"Input": torch.randn(2, 3)})
+    late = out.activations["Late"]
+    expected = late @ net.layer("Output").weights["Late"] + net.layer("Output").biases["Late"]
+    torch.testing.assert_close(out.activations["Output"], expected)
+
+
+def test_sparse_input_feeds_transposed_and_spatial_consumers() -> None:
+    tied = (SharedWeights("Input", "H", "Output", transposed=True),)
+    cfg = network(
+        inp(n=(4, 4, 1), sparse=True),
+        hidden("H", 5, ("Input",), activation=Activation.LINEAR),
+        hidden(
+            "C", 2, ("Input",), type=LayerType.CONVOLUTIONAL, kernel=(3, 3), kernel_stride=(1, 1)
+        ),
+        hidden("T", 5, ("Input",), shared_weights=tied, activation=Activation.LINEAR),
+        output("Output", 16, ("H", "C")),
+    )
+    net = build_network(cfg, seed=0)
+    batch = random_sparse(3, 16, 4, generator=torch.Generator().manual_seed(2))
+    sparse, dense = net({"Input": batch}), net({"Input": batch.to_dense()})
+    for name in ("H", "C", "T"):
+        torch.testing.assert_close(sparse.activations[name], dense.activations[name])

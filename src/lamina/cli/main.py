@@ -26,6 +26,15 @@ COMMANDS = {
         "Convert DSSTNE text data to a netCDF-4 dataset file.",
     ),
     "data": ("lamina.cli.data_cmd:data", "Import, split, synthesize and inspect data."),
+    "predict": (
+        "lamina.cli.predict_cmd:predict",
+        "Top-k recommendations from a trained network (DSSTNE's predict).",
+    ),
+    "evaluate": (
+        "lamina.cli.evaluate_cmd:evaluate",
+        "Ranking metrics of a network on held-out data.",
+    ),
+    "train": ("lamina.cli.train_cmd:train", "Train a network (DSSTNE's train)."),
 }
 
 

@@ -1,7 +1,7 @@
 """``lamina model``: build the torch network of a DSSTNE config and describe it.
 
-``lamina model summary net.json --width gl_input=26752 --width gl_output=26752`` prints one row per layer
-(kind, type, output shape, sources, activation, parameters) and the total parameter count.
+``lamina model summary net.json --width gl_input=26752 --width gl_output=26752`` prints one row per
+layer (kind, type, output shape, sources, activation, parameters) and the total parameter count.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ def check_graph(layers: Sequence[LayerConfig], path: str = "Layers") -> None:
 
 
 def _check_skip_size(layer: LayerConfig, other: LayerConfig, where: str) -> None:
-    if layer.n == AUTO or other.n == AUTO or LayerType.POOLING in (layer.type, other.type):
+    derived = (LayerType.POOLING, LayerType.CONVOLUTIONAL)  # sizes known only once geometry is
+    if layer.n == AUTO or other.n == AUTO or layer.type in derived or other.type in derived:
         return  # sizes known only once data (or derived pooling sizes) are known
     a, b = math.prod(layer.n), math.prod(other.n)
     if a != b:

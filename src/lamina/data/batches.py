@@ -98,18 +98,28 @@ def _take_rows(rows: CSRRows, sel: np.ndarray) -> CSRRows:
 def _concat(blocks: list[_Block]) -> _Block:
     if len(blocks) == 1:
         return blocks[0]
-    w = None if blocks[0].weights is None else np.concatenate([b.weights for b in blocks])  # type: ignore[misc]
-    if blocks[0].dense is not None:
-        return _Block(None, np.concatenate([b.dense for b in blocks]), w)  # type: ignore[misc]
-    parts = [b.sparse for b in blocks]
-    assert all(p is not None for p in parts)
-    sizes = np.cumsum([0] + [p.indices.size for p in parts])  # type: ignore[union-attr]
-    offsets = np.concatenate(
-        [parts[0].offsets[:1]] + [p.offsets[1:] + s for p, s in zip(parts, sizes)]  # type: ignore[union-attr]
+    weights = [b.weights for b in blocks if b.weights is not None]
+    w = np.concatenate(weights) if weights else None
+    dense = [b.dense for b in blocks if b.dense is not None]
+    if dense:
+        return _Block(None, np.concatenate(dense), w)
+    parts = [b.sparse for b in blocks if b.sparse is not None]
+    shift = 0
+    offsets = [parts[0].offsets[:1]]
+    for p in parts:
+        offsets.append(p.offsets[1:] + shift)
+        shift += int(p.indices.size)
+    values = [p.values for p in parts if p.values is not None]
+    return _Block(
+        CSRRows(
+            np.concatenate(offsets),
+            np.concatenate([p.indices for p in parts]),
+            np.concatenate(values) if values else None,
+            parts[0].width,
+        ),
+        None,
+        w,
     )
-    indices = np.concatenate([p.indices for p in parts])  # type: ignore[union-attr]
-    values = None if parts[0].values is None else np.concatenate([p.values for p in parts])  # type: ignore[union-attr,misc]
-    return _Block(CSRRows(offsets, indices, values, parts[0].width), None, w)  # type: ignore[union-attr]
 
 
 class Batches:
@@ -131,7 +141,7 @@ class Batches:
 
     Example:
         >>> batches = Batches({"gl_input": ("gl_input.nc", "gl_input"),
-        ...                    "gl_output": ("gl_output.nc", "gl_output")}, batch_size=256)  # doctest: +SKIP
+        ...     "gl_output": ("gl_output.nc", "gl_output")}, batch_size=256)  # doctest: +SKIP
         >>> for batch in batches:  # doctest: +SKIP
         ...     x = batch["gl_input"]       # SparseBatch with 256 rows
     """
@@ -190,7 +200,10 @@ class Batches:
         carry: tuple[dict[str, _Block], np.ndarray] | None = None
         for w in range(0, n_chunks, self.window_chunks):
             ranges = [
-                (int(c) * self.chunk_examples, min(self.examples, (int(c) + 1) * self.chunk_examples))
+                (
+                    int(c) * self.chunk_examples,
+                    min(self.examples, (int(c) + 1) * self.chunk_examples),
+                )
                 for c in chunks[w : w + self.window_chunks]
             ]
             blocks = {name: self._read(name, ranges) for name in self.datasets}

@@ -116,9 +116,7 @@ class GenerateSummary:
         if self.duplicate_samples:
             notes.append(f"{self.duplicate_samples:,} samples appeared on more than one line")
         if self.bad_lines:
-            notes.append(
-                f"{self.bad_lines:,} bad lines skipped, e.g. {self.bad_line_examples[0]}"
-            )
+            notes.append(f"{self.bad_lines:,} bad lines skipped, e.g. {self.bad_line_examples[0]}")
         return text + (" " + "; ".join(notes) + "." if notes else "")
 
 
@@ -242,8 +240,9 @@ def generate_netcdf(
     if not acc.rows:
         skipped = f" ({acc.bad_lines} bad lines skipped)" if acc.bad_lines else ""
         where = files[0] if len(files) == 1 else f"{len(files)} input files"
-        raise DataError(f"{where}: expected at least one 'sample<TAB>features' line, "
-                        f"found none{skipped}")
+        raise DataError(
+            f"{where}: expected at least one 'sample<TAB>features' line, found none{skipped}"
+        )
     csr = acc.finish(files, duplicates, samples.mapping)
     if hash_bits is not None:
         n_features = 1 << hash_bits

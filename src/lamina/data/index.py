@@ -6,7 +6,8 @@ stricter in two places: the index must be a non-negative integer (DSSTNE used ``
 was 12) and no two labels may share an index. Completely empty lines are skipped.
 
 Lamina writes index files sorted by index (DSSTNE iterated an ``unordered_map``, so its line order
-was arbitrary; both load the same) and atomically: an existing index file is only ever replaced whole.
+was arbitrary; both load the same) and atomically: an existing index file is only ever replaced
+whole.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def load_index(path: str | os.PathLike[str]) -> dict[str, int]:
 
     Raises:
         DataError: ``FILE:LINE: expected ..., found ...`` for a malformed line, a duplicate label,
-            a duplicate index, a negative or non-integer index, non-UTF-8 bytes, or an unreadable file.
+            a duplicate index, a negative or non-integer index, non-UTF-8 bytes, or an unreadable
+            file.
 
     Example:
         >>> load_index("features_input")  # doctest: +SKIP
@@ -46,9 +48,9 @@ def load_index(path: str | os.PathLike[str]) -> dict[str, int]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        where_bad = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(
-            f"{path}:{line}: expected UTF-8 text, found byte 0x{raw[exc.start]:02x}"
+            f"{path}:{where_bad}: expected UTF-8 text, found byte 0x{raw[exc.start]:02x}"
         ) from None
     mapping: dict[str, int] = {}
     where: dict[int, int] = {}  # index -> line that assigned it
@@ -58,7 +60,9 @@ def load_index(path: str | os.PathLike[str]) -> dict[str, int]:
         fields = line.split("\t")
         if len(fields) != 2:
             what = "no TAB" if len(fields) == 1 else f"{len(fields) - 1} TABs"
-            raise DataError(f"{path}:{lineno}: expected 'label<TAB>index', found {what} in {line!r}")
+            raise DataError(
+                f"{path}:{lineno}: expected 'label<TAB>index', found {what} in {line!r}"
+            )
         label, text_index = fields
         if not label:
             raise DataError(f"{path}:{lineno}: expected a non-empty label, found {line!r}")

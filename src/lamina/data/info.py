@@ -45,8 +45,15 @@ class DatasetStats:
 def dataset_stats(ds: DatasetFile) -> DatasetStats:
     """Compute ``DatasetStats`` by reading ``ds`` in blocks of rows (memory stays bounded)."""
     flags = ["sparse" if ds.is_sparse else "dense"]
-    flags += [f for f, on in (("boolean", ds.is_boolean), ("weighted", ds.is_weighted),
-                              ("indexed", ds.is_indexed)) if on]
+    flags += [
+        f
+        for f, on in (
+            ("boolean", ds.is_boolean),
+            ("weighted", ds.is_weighted),
+            ("indexed", ds.is_indexed),
+        )
+        if on
+    ]
     nnz, empty = 0, 0
     lo, hi = np.inf, -np.inf
     for start in range(0, ds.rows, _ROWS_PER_READ):

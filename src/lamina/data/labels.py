@@ -14,7 +14,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize_spans", "hash_labels"]
+__all__ = ["byte_windows", "factorize_spans", "hash_labels"]
 
 
 # _MASKS[k] keeps the low k bytes of a little-endian 64-bit word.
@@ -26,8 +26,15 @@ def _factorize(keys: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64, copy=False)
 
 
+def byte_windows(buf: bytes) -> np.ndarray:
+    """(len(buf) + 1, 8) uint8 view: row i is ``buf[i:i + 8]`` zero-padded (no copy per row)."""
+    padded = np.zeros(len(buf) + 9, dtype=np.uint8)
+    padded[: len(buf)] = np.frombuffer(buf, dtype=np.uint8)
+    return np.lib.stride_tricks.as_strided(padded, shape=(len(buf) + 1, 8), strides=(1, 1))
+
+
 def factorize_spans(
-    buf: bytes, starts: np.ndarray, ends: np.ndarray
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, *, windows: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Number the labels ``buf[starts[i]:ends[i]]`` in order of first appearance.
 
@@ -35,6 +42,7 @@ def factorize_spans(
         buf: UTF-8 bytes; every span must be valid UTF-8.
         starts: (n,) int64 span starts.
         ends: (n,) int64 span ends (exclusive), ``ends >= starts``.
+        windows: ``byte_windows(buf)``, to share between calls on the same buffer.
 
     Returns:
         ``(codes, labels)``: (n,) int64 codes with ``labels[codes[i]] == buf[starts[i]:ends[i]]``,
@@ -51,9 +59,8 @@ def factorize_spans(
     starts = starts.astype(np.int64, copy=False)
     lengths = ends.astype(np.int64) - starts
     longest = int(lengths.max())
-    padded = np.zeros(len(buf) + 9, dtype=np.uint8)
-    padded[: len(buf)] = np.frombuffer(buf, dtype=np.uint8)
-    windows = np.lib.stride_tricks.as_strided(padded, shape=(len(buf) + 1, 8), strides=(1, 1))
+    if windows is None:
+        windows = byte_windows(buf)
     if longest <= 7:  # one word: the bytes, and the length in the top byte
         word = windows[starts].copy().view("<u8")[:, 0]
         word &= _MASKS[lengths]
@@ -72,7 +79,7 @@ def factorize_spans(
     firsts = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
     labels = [
         buf[s:e].decode("utf-8")
-        for s, e in zip(starts[firsts].tolist(), (starts + lengths)[firsts].tolist())
+        for s, e in zip(starts[firsts].tolist(), (starts + lengths)[firsts].tolist(), strict=True)
     ]
     return codes, labels
 

@@ -126,7 +126,7 @@ class DatasetFile:
         self._nc = None
 
     def example_rows(self, start: int, stop: int) -> np.ndarray | None:
-        """(k,) int64 stored row of each example in ``[start, stop)`` for Indexed data, else None."""
+        """(k,) int64 stored row of each example in ``[start, stop)`` (Indexed data), else None."""
         if not self.is_indexed:
             return None
         return np.asarray(self._var("index")[start:stop], dtype=np.int64)
@@ -229,7 +229,9 @@ def open_datasets(path: str | os.PathLike[str]) -> list[DatasetFile]:
     try:
         nc = netCDF4.Dataset(path, "r")
     except OSError as exc:
-        raise _fail(path, f"expected a netCDF-4 dataset file, found unreadable data ({exc})") from None
+        raise _fail(
+            path, f"expected a netCDF-4 dataset file, found unreadable data ({exc})"
+        ) from None
     try:
         attrs = {k: nc.getncattr(k) for k in nc.ncattrs()}
         count = _uint(path, attrs, "datasets")
@@ -247,8 +249,10 @@ def _uint(path: Path, attrs: dict[str, Any], key: str, default: int | None = Non
         raise _fail(path, f"expected global attribute {key!r}, found none")
     value = np.asarray(attrs[key]).reshape(-1)
     if value.size != 1 or value.dtype.kind not in "iu" or int(value[0]) < 0:
-        raise _fail(path, f"expected global attribute {key!r} to be a non-negative integer, "
-                    f"found {attrs[key]!r}")
+        raise _fail(
+            path,
+            f"expected global attribute {key!r} to be a non-negative integer, found {attrs[key]!r}",
+        )
     return int(value[0])
 
 
@@ -260,8 +264,10 @@ def _dim(path: Path, nc: Any, name: str) -> int:
 
 def _meta(path: Path, nc: Any, attrs: dict[str, Any], n: int) -> dict[str, Any]:
     if f"name{n}" not in attrs or not isinstance(attrs[f"name{n}"], str):
-        raise _fail(path, f"expected text global attribute 'name{n}', found "
-                    f"{attrs.get(f'name{n}', 'none')!r}")
+        raise _fail(
+            path,
+            f"expected text global attribute 'name{n}', found {attrs.get(f'name{n}', 'none')!r}",
+        )
     bits = _uint(path, attrs, f"attributes{n}")
     code = _uint(path, attrs, f"dataType{n}")
     if code not in DataType._value2member_map_:

@@ -1,8 +1,8 @@
 """Write DSSTNE dataset files: netCDF-4 (HDF5) with DSSTNE's ``generateNetCDF`` layout.
 
 For each dataset N (spec section 3.4) the file holds NC_UINT global attributes ``attributes{N}``,
-``kind{N}``, ``dataType{N}``, ``dimensions{N}``, ``width{N}`` (``height{N}``/``length{N}`` when there
-are more dimensions), the text attribute ``name{N}``, the dimension ``examplesDim{N}`` and either
+``kind{N}``, ``dataType{N}``, ``dimensions{N}``, ``width{N}`` (``height{N}``/``length{N}`` when
+there are more dimensions), the text attribute ``name{N}``, the dimension ``examplesDim{N}``, and
 
 * sparse: dimension ``sparseDataDim{N}``, NC_UINT variables ``sparseStart{N}``, ``sparseEnd{N}``
   (64-bit when the non-zeros do not fit 32 bits), ``sparseIndex{N}``, and ``sparseData{N}`` unless

@@ -46,7 +46,7 @@ class DataType(IntEnum):
     CHAR = 9
 
 
-# numpy dtype of the values stored for each data type (dense ``data{N}`` / sparse ``sparseData{N}``).
+# numpy dtype of the values stored for each data type (``data{N}`` / ``sparseData{N}``).
 NUMPY_DTYPES: dict[DataType, str] = {
     DataType.UINT: "u4",
     DataType.INT: "i4",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ from lamina.atomic import atomic_path
 from lamina.errors import DataError, UsageError
 
 __all__ = ["SplitSummary", "holdout_count", "split_text"]
+
+_TWO_COMMAS = re.compile(r",[^:]*,")  # an element with more than one comma
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ def _rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
                 )
             seen[label] = lineno
             elements = [e for e in data.split(":") if e]
-            bad = next((e for e in elements if e[0] == "," or e.count(",") > 1), None)
-            if bad is not None:
+            if data.startswith(",") or ":," in data or _TWO_COMMAS.search(data):
+                bad = next(e for e in elements if e[0] == "," or e.count(",") > 1)
                 raise DataError(
                     f"{path}:{lineno}: expected elements 'feature' or 'feature,value', "
                     f"found {bad!r}"

@@ -9,9 +9,12 @@ Generative model (all draws from one ``numpy.random.Generator(seed)``):
 3. Global popularity is an independent Zipf law over all items in another random order:
    ``p_g(rank r) ∝ (r + 1) ** -zipf``.
 4. Each sample (user) joins a cluster uniformly at random, has a target count ``K_u ~ Poisson(nnz)``
-   clipped to ``[1, features]`` (or exactly ``nnz`` with ``fixed_nnz``), and draws items from the
-   mixture ``(1 - noise) * p_c + noise * p_g`` *without replacement* (successive sampling: draws
-   are repeated until ``K_u`` distinct items are seen; after 50 rounds a rare shortfall is kept).
+   clipped to ``[1, reachable items]`` (or exactly ``nnz`` with ``fixed_nnz``), and draws items
+   from the mixture ``(1 - noise) * p_c + noise * p_g`` *without replacement* (successive
+   sampling: draw with replacement and skip repeats until ``K_u`` distinct items are seen). The
+   first rounds draw vectorized with replacement (alias method); the few users still short after
+   them get their remaining items by Gumbel-top-k over the unseen items, which is the same law.
+   With ``noise=0`` only the cluster's own block is reachable.
 
 A popularity ranking sees only the cluster-averaged mixture, so it cannot tell which block a user
 belongs to; a model that learns the co-occurrence structure (items of one block co-occur far more
@@ -30,7 +33,7 @@ from lamina.errors import UsageError
 
 __all__ = ["SyntheticData", "synthesize", "write_synthetic"]
 
-_MAX_ROUNDS = 50
+_MAX_ROUNDS = 4  # vectorized rounds; users still short then finish by exact Gumbel-top-k
 _OVERSAMPLE = 1.25  # first round draws 1.25 K_u + 4 per user: most users need no second round
 
 
@@ -67,6 +70,12 @@ class SyntheticData:
         return self.indices[self.indptr[i] : self.indptr[i + 1]]
 
 
+def _zipf_p(n: int, exponent: float) -> np.ndarray:
+    """(n,) probabilities ``p(r) ∝ (r + 1) ** -exponent``."""
+    weights = np.arange(1, n + 1, dtype=np.float64) ** -exponent
+    return weights / weights.sum()
+
+
 def _zipf_alias(n: int, exponent: float) -> tuple[np.ndarray, np.ndarray]:
     """Walker alias table of ``p(r) ∝ (r + 1) ** -exponent`` over ranks ``0..n-1``.
 
@@ -74,8 +83,7 @@ def _zipf_alias(n: int, exponent: float) -> tuple[np.ndarray, np.ndarray]:
         ``(accept (n,) float64, alias (n,) int64)``: draw ``j`` uniform, keep it with probability
         ``accept[j]``, else take ``alias[j]``. O(1) per draw (Vose's construction, O(n) once).
     """
-    weights = np.arange(1, n + 1, dtype=np.float64) ** -exponent
-    accept = weights * (n / weights.sum())
+    accept = _zipf_p(n, exponent) * n
     alias = np.arange(n, dtype=np.int64)
     small = np.flatnonzero(accept < 1.0).tolist()
     large = np.flatnonzero(accept >= 1.0).tolist()
@@ -107,6 +115,19 @@ class _Sampler:
             self.block_accept[lo:hi], self.block_alias[lo:hi] = accept, alias + lo
         self.global_items = rng.permutation(features)
         self.global_accept, self.global_alias = _zipf_alias(features, zipf)
+        self.zipf = zipf
+
+    def block_size(self, cluster: np.ndarray) -> np.ndarray:
+        """(n,) number of items in each cluster's block."""
+        return self.bounds[cluster + 1] - self.bounds[cluster]
+
+    def weights(self, cluster: int, noise: float) -> np.ndarray:
+        """(features,) mixture probability of every item for a user of ``cluster``."""
+        w = np.zeros(self.global_items.size)
+        w[self.global_items] = noise * _zipf_p(self.global_items.size, self.zipf)
+        lo, hi = int(self.bounds[cluster]), int(self.bounds[cluster + 1])
+        w[self.block_items[lo:hi]] += (1.0 - noise) * _zipf_p(hi - lo, self.zipf)
+        return w
 
     def draw(self, rng: np.random.Generator, cluster: np.ndarray, noise: float) -> np.ndarray:
         """One item per entry of ``cluster`` ((n,) int64) -> (n,) int64 items."""
@@ -167,6 +188,46 @@ def _rank_in_run(rows: np.ndarray) -> np.ndarray:
     return np.arange(rows.size) - np.repeat(heads, lengths)
 
 
+def _finish(
+    rng: np.random.Generator,
+    sampler: _Sampler,
+    noise: float,
+    pending: np.ndarray,
+    sample_cluster: np.ndarray,
+    target: np.ndarray,
+    have_rows: np.ndarray,
+    have_items: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Complete the rows still short of their target, one row at a time, by Gumbel-top-k.
+
+    Successive sampling continued from the items a user already has equals sampling the deficit
+    without replacement with probabilities proportional to the weights of the unseen items.
+    """
+    is_pending = np.zeros(sample_cluster.size, dtype=bool)
+    is_pending[pending] = True
+    mask = is_pending[have_rows]
+    held_rows, held_items = have_rows[mask], have_items[mask]
+    order = np.argsort(held_rows, kind="stable")
+    held_rows, held_items = held_rows[order], held_items[order]
+    starts = np.searchsorted(held_rows, pending)
+    ends = np.searchsorted(held_rows, pending, side="right")
+    out_rows, out_items = [], []
+    weights_of: dict[int, np.ndarray] = {}
+    for row, a, b in zip(pending.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        cluster = int(sample_cluster[row])
+        if cluster not in weights_of:
+            with np.errstate(divide="ignore"):  # unreachable items: log 0 = -inf, never chosen
+                weights_of[cluster] = np.log(sampler.weights(cluster, noise))
+        keys = weights_of[cluster] + rng.gumbel(size=weights_of[cluster].size)
+        keys[held_items[a:b]] = -np.inf
+        deficit = int(target[row]) - (b - a)
+        chosen = np.argpartition(-keys, deficit - 1)[:deficit]
+        chosen = chosen[np.isfinite(keys[chosen])]
+        out_rows.append(np.full(chosen.size, row, dtype=np.int64))
+        out_items.append(chosen.astype(np.int64))
+    return np.concatenate(out_rows), np.concatenate(out_items)
+
+
 def synthesize(
     *,
     samples: int,
@@ -212,10 +273,16 @@ def synthesize(
     rng = np.random.default_rng(seed)
     sampler = _Sampler(rng, features, clusters, zipf)
     sample_cluster = rng.integers(0, clusters, size=samples, dtype=np.int64)
+    reachable = np.full(samples, features) if noise > 0 else sampler.block_size(sample_cluster)
     if fixed_nnz:
         target = np.full(samples, max(round(nnz), 1), dtype=np.int64)
+        if (target > reachable).any():
+            raise UsageError(
+                f"--nnz {nnz} with --noise 0 is more than the {int(reachable.min())} items of the "
+                f"smallest cluster; lower --nnz or --clusters, or add --noise"
+            )
     else:
-        target = np.clip(rng.poisson(nnz, size=samples), 1, features).astype(np.int64)
+        target = np.clip(rng.poisson(nnz, size=samples), 1, reachable).astype(np.int64)
 
     # Round 1 for everyone, further rounds only for users still short of K_u distinct items.
     have_rows = np.zeros(0, dtype=np.int64)
@@ -245,6 +312,12 @@ def synthesize(
         pending = pending[counts[pending] < target[pending]]
         n_draw = np.maximum(target - counts, 0) * 2 + 4
 
+    if pending.size:
+        extra_rows, extra_items = _finish(
+            rng, sampler, noise, pending, sample_cluster, target, have_rows, have_items
+        )
+        have_rows = np.concatenate([have_rows, extra_rows])
+        have_items = np.concatenate([have_items, extra_items])
     keys = np.sort(have_rows * features + have_items)
     rows, indices = np.divmod(keys, features)
     indptr = np.zeros(samples + 1, dtype=np.int64)

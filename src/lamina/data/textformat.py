@@ -32,11 +32,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import SupportsInt
 
 import numpy as np
 import pandas as pd
 
-from lamina.data.labels import factorize_spans
+from lamina.data.labels import byte_windows, factorize_spans
 from lamina.errors import DataError
 
 __all__ = ["Chunk", "LineError", "read_chunks"]
@@ -69,6 +70,7 @@ class Chunk:
         errors: examples of bad lines that were skipped (only with ``skip_bad_lines``).
         n_bad: number of bad lines skipped.
         n_bytes: bytes of the file this chunk covers.
+        n_lines: lines of the file this chunk covers (empty and bad lines included).
     """
 
     path: Path
@@ -82,6 +84,7 @@ class Chunk:
     errors: list[LineError] = field(default_factory=list)
     n_bad: int = 0
     n_bytes: int = 0
+    n_lines: int = 0
 
 
 def read_chunks(
@@ -124,13 +127,14 @@ def read_chunks(
                     continue
                 tail = data[cut:]
                 chunk = _parse(path, data[:cut], first_line, analog, skip_bad_lines)
-                first_line += data.count(b"\n", 0, cut)
+                first_line += chunk.n_lines
                 yield chunk
     except OSError as exc:
         raise DataError(f"{path}: cannot read input file ({exc.strerror or exc})") from None
 
 
-def _snippet(buf: bytes, start: int, end: int, limit: int = 60) -> str:
+def _snippet(buf: bytes, first: SupportsInt, last: SupportsInt, limit: int = 60) -> str:
+    start, end = int(first), int(last)
     text = buf[start : min(end, start + limit)].decode("utf-8", "replace")
     return repr(text + ("..." if end - start > limit else ""))
 
@@ -208,8 +212,9 @@ def _parse_clean(path: Path, buf: bytes, first_line: int, analog: bool) -> Chunk
         values = _parse_values(buf, a, comma_at, e_start, e_end, line_of, errors)
         if errors.found:
             return None
-    feature_codes, feature_labels = factorize_spans(buf, e_start, f_end)
-    sample_codes, sample_labels = factorize_spans(buf, label_start, label_end)
+    windows = byte_windows(buf)
+    feature_codes, feature_labels = factorize_spans(buf, e_start, f_end, windows=windows)
+    sample_codes, sample_labels = factorize_spans(buf, label_start, label_end, windows=windows)
     return Chunk(
         path=path,
         line_numbers=first_line + np.arange(tabs.size, dtype=np.int64),
@@ -220,6 +225,7 @@ def _parse_clean(path: Path, buf: bytes, first_line: int, analog: bool) -> Chunk
         feature_labels=feature_labels,
         values=values,
         n_bytes=len(buf),
+        n_lines=int(tabs.size),
     )
 
 
@@ -255,8 +261,10 @@ def _parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: 
     nonempty = line_end > line_start
     errors.add(
         np.flatnonzero(nonempty & (line_tab < 0)),
-        lambda i: "expected 'sample<TAB>features', found no TAB in "
-        + _snippet(buf, line_start[i], line_end[i]),
+        lambda i: (
+            "expected 'sample<TAB>features', found no TAB in "
+            + _snippet(buf, line_start[i], line_end[i])
+        ),
     )
     errors.add(
         np.flatnonzero(line_tab == line_start),
@@ -285,7 +293,11 @@ def _parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: 
     line_of = d_line[seq[opening]]
     keep = e_end > e_start  # empty elements are skipped, as in DSSTNE
     e_start, e_end, n_commas, comma_at, line_of = (
-        e_start[keep], e_end[keep], n_commas[keep], comma_at[keep], line_of[keep]
+        e_start[keep],
+        e_end[keep],
+        n_commas[keep],
+        comma_at[keep],
+        line_of[keep],
     )
 
     bad_el = np.flatnonzero(n_commas > 1)
@@ -294,8 +306,10 @@ def _parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: 
         _first_elem_message(
             line_of,
             bad_el,
-            lambda j: "expected 'feature[,value]', found more than one ',' in "
-            + _snippet(buf, e_start[j], e_end[j]),
+            lambda j: (
+                "expected 'feature[,value]', found more than one ',' in "
+                + _snippet(buf, e_start[j], e_end[j])
+            ),
         ),
     )
     bad_el = np.flatnonzero(comma_at == e_start)
@@ -304,8 +318,9 @@ def _parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: 
         _first_elem_message(
             line_of,
             bad_el,
-            lambda j: "expected a feature label before ',', found "
-            + _snippet(buf, e_start[j], e_end[j]),
+            lambda j: (
+                "expected a feature label before ',', found " + _snippet(buf, e_start[j], e_end[j])
+            ),
         ),
     )
     f_end = np.where(comma_at >= 0, comma_at, e_end)
@@ -319,8 +334,11 @@ def _parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: 
     e_start, f_end, line_of = e_start[good_el], f_end[good_el], line_of[good_el]
     if values is not None:
         values = values[good_el]
-    feature_codes, feature_labels = factorize_spans(buf, e_start, f_end)
-    sample_codes, sample_labels = factorize_spans(buf, line_start[rows], line_tab[rows])
+    windows = byte_windows(buf)
+    feature_codes, feature_labels = factorize_spans(buf, e_start, f_end, windows=windows)
+    sample_codes, sample_labels = factorize_spans(
+        buf, line_start[rows], line_tab[rows], windows=windows
+    )
     row_lengths = np.bincount(line_of, minlength=n_lines)[rows]
     msgs = [LineError(first_line + i, m) for i, m in sorted(errors.found.items())]
     return Chunk(
@@ -335,6 +353,7 @@ def _parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: 
         errors=msgs,
         n_bad=int(errors.bad.sum()),
         n_bytes=len(buf),
+        n_lines=int(n_lines),
     )
 
 
@@ -400,15 +419,19 @@ def _parse_values(
     except ValueError:
         parsed = None
     if parsed is None:  # slow path: find the offending values one by one
-        parsed = np.array([_to_float(buf[s:e]) for s, e in zip(starts.tolist(), ends.tolist())])
+        parsed = np.array(
+            [_to_float(buf[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        )
     bad = np.flatnonzero(~np.isfinite(parsed))
     errors.add(
         line_of[has[bad]],
         _first_elem_message(
             line_of[has],
             bad,
-            lambda j: "expected a finite number after ',' (analog data), found "
-            + _snippet(buf, int(starts[j]), int(ends[j])),
+            lambda j: (
+                "expected a finite number after ',' (analog data), found "
+                + _snippet(buf, int(starts[j]), int(ends[j]))
+            ),
         ),
     )
     values[has] = np.where(np.isfinite(parsed), parsed, 0.0)

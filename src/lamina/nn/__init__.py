@@ -1,9 +1,10 @@
 """``lamina.nn``: DSSTNE networks as ``torch.nn.Module`` graphs.
 
-Public API: :func:`build_network` (config + dataset widths -> :class:`Network`), :class:`NetworkOutputs`,
-:class:`Connection`, :func:`summary` / :func:`render_summary`. Tensor shapes are described in
-:mod:`lamina.nn.geometry`: FullyConnected layers ``(B, N)``, Convolutional/Pooling layers
-``(B, C, *spatial)`` with DSSTNE's ``(Nx, Ny, Nz)`` mapped to ``(B, Nz, Ny, Nx)``.
+Public API: :func:`build_network` (config + dataset widths -> :class:`Network`),
+:class:`NetworkOutputs`, :class:`Connection`, :func:`summary` / :func:`render_summary`. Tensor
+shapes are described in :mod:`lamina.nn.geometry`: FullyConnected layers ``(B, N)``,
+Convolutional/Pooling layers ``(B, C, *spatial)`` with DSSTNE's ``(Nx, Ny, Nz)`` mapped to ``(B, Nz,
+Ny, Nx)``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""DSSTNE's activations (spec section 1.4): one registry from :class:`Activation` to a module factory.
+"""DSSTNE's activations (spec section 1.4): one registry from :class:`Activation` to a factory.
 
 Each factory takes the layer's config (for ``Slope``, ``ELUAlpha``, ``SELULambda``) and returns an
-elementwise module, except SoftMax, which normalises over all units of an example. Activations DSSTNE
-accepts but never defined (``RELUMax``, ``LinearMax``: no kernel in ``kActivation.cu``, no formula in its
-docs; the engine silently computes the identity) raise :class:`NotSupportedError` at build time rather
-than guessing. SoftPlus and SoftSign compute their real formulas (DSSTNE: identity, a bug).
+elementwise module, except SoftMax, which normalises over all units of an example. Activations
+DSSTNE accepts but never defined (``RELUMax``, ``LinearMax``: no kernel in ``kActivation.cu``, no
+formula in its docs; the engine silently computes the identity) raise :class:`NotSupportedError` at
+build time rather than guessing. SoftPlus and SoftSign compute their real formulas (DSSTNE:
+identity, a bug).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class UnitSoftmax(nn.Module):
 
 
 class LeakyReLU(nn.Module):
-    """``x if x > 0 else slope * x``: DSSTNE's ``max(x, slope * x)`` for ``0 <= slope <= 1``, and the
+    """``x if x > 0 else slope * x``: DSSTNE's ``max(x, slope * x)`` for ``0 <= slope <= 1``, and
+    the
     function whose derivative DSSTNE's backprop uses for any slope."""
 
     def __init__(self, slope: float) -> None:
@@ -56,7 +58,7 @@ class LeakyReLU(nn.Module):
 
 
 class SELU(nn.Module):
-    """``lambda * (x if x > 0 else alpha * (exp(x) - 1))`` with DSSTNE's ``SELULambda``/``ELUAlpha``."""
+    """``lambda * (x if x > 0 else alpha * (exp(x) - 1))``: DSSTNE's SELULambda and ELUAlpha."""
 
     def __init__(self, alpha: float, lam: float) -> None:
         super().__init__()
@@ -90,7 +92,8 @@ def make_activation(layer: LayerConfig) -> nn.Module:
     factory = ACTIVATIONS.get(layer.activation)
     if factory is None:
         raise NotSupportedError(
-            f"layer {layer.name!r}: Activation {label_or_name(layer.activation)!r} is not supported: "
+            f"layer {layer.name!r}: Activation {label_or_name(layer.activation)!r} is not "
+            "supported: "
             "DSSTNE accepts the name but never defined it (its engine silently computes the "
             "identity)",
             hint="use 'Linear' for the identity, or one of "

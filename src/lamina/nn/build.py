@@ -1,8 +1,9 @@
 """``build_network``: a resolved :class:`NetworkConfig` plus dataset widths -> :class:`Network`.
 
-Steps: resolve ``"auto"`` -> check names and the Source/Skip graph (topological order) -> derive every
-layer's geometry (:mod:`lamina.nn.geometry`) -> build one module per non-input layer -> initialise
-weights (config order, one seeded generator) -> attach shared weights -> list the connections.
+Steps: resolve ``"auto"`` -> check names and the Source/Skip graph (topological order) -> derive
+every layer's geometry (:mod:`lamina.nn.geometry`) -> build one module per non-input layer ->
+initialise weights (config order, one seeded generator) -> attach shared weights -> list the
+connections.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from lamina.config.enums import LayerKind, LayerType, PoolingFunction
-from lamina.config.model import AUTO, LayerConfig, NetworkConfig
+from lamina.config.enums import LayerKind, LayerType
+from lamina.config.model import LayerConfig, NetworkConfig
 from lamina.errors import ModelError, NotSupportedError, did_you_mean
 from lamina.nn.activations import make_activation
+from lamina.nn.derive import derive_layer, where
 from lamina.nn.dropout import DsstneDropout
-from lamina.nn.geometry import LayerGeometry, axis_geometry, spatial_shape
+from lamina.nn.geometry import LayerGeometry
 from lamina.nn.init import init_bias, init_weight
-from lamina.nn.layers import Convolutional, FullyConnected, Pooling, SourceSpec
+from lamina.nn.layers import Convolutional, FullyConnected, LayerModule, Pooling, SourceSpec
 from lamina.nn.network import Network
 from lamina.nn.sharing import attach_shared_weights
 
@@ -39,7 +41,8 @@ def build_network(
 
     Args:
         config: a loaded config (``lamina.config.load_config``), possibly with ``"N": "auto"``.
-        widths: dataset name -> ``(width,)`` or ``(width, height, length)``; needed for every auto-sized
+        widths: dataset name -> ``(width,)`` or ``(width, height, length)``; needed for every
+        auto-sized
             layer.
         seed: seed of the weight-initialisation generator (None: nondeterministic).
 
@@ -47,7 +50,8 @@ def build_network(
         The network, in training mode, with freshly initialised weights.
 
     Raises:
-        ModelError: a dataset width is missing, a Source/Skip is unknown or cyclic, or a geometry does
+        ModelError: a dataset width is missing, a Source/Skip is unknown or cyclic, or a geometry
+        does
             not fit (skip sizes, convolution inputs, shared weight shapes).
         NotSupportedError: RELUMax/LinearMax activations, DotProduct/Cosine pooling, Target layers.
 
@@ -58,7 +62,7 @@ def build_network(
         ...     LayerConfig("Input", LayerKind.INPUT, n="auto", dataset="in"),
         ...     LayerConfig("Output", LayerKind.OUTPUT, n=(4,), sources=("Input",))))
         >>> net = build_network(cfg, {"in": (8,)}, seed=1)
-        >>> net(({"Input": torch.ones(2, 8)})).activations["Output"].shape
+        >>> net({"Input": torch.ones(2, 8)}).activations["Output"].shape
         torch.Size([2, 4])
     """
     config = _resolve(config, widths or {})
@@ -67,7 +71,7 @@ def build_network(
     geometry: dict[str, LayerGeometry] = {}
     specs: dict[str, list[SourceSpec]] = {}
     for name in order:
-        geometry[name], specs[name] = _derive(config, config.layer(name), geometry, keys)
+        geometry[name], specs[name] = derive_layer(config, config.layer(name), geometry, keys)
     modules = {
         lay.name: _make_layer(config, lay, geometry, specs[lay.name], keys)
         for lay in config.layers
@@ -86,11 +90,6 @@ def build_network(
     return network.train()
 
 
-def _where(config: NetworkConfig, layer: LayerConfig) -> str:
-    index = next(i for i, lay in enumerate(config.layers) if lay.name == layer.name)
-    return f"Layers[{index}] ({layer.name!r})"
-
-
 def _resolve(config: NetworkConfig, widths: Mapping[str, tuple[int, ...]]) -> NetworkConfig:
     for name, dims in widths.items():
         if not dims or len(dims) > 4 or any(int(d) < 1 for d in dims):
@@ -102,7 +101,7 @@ def _resolve(config: NetworkConfig, widths: Mapping[str, tuple[int, ...]]) -> Ne
 
 
 def _check_graph(config: NetworkConfig) -> tuple[str, ...]:
-    """Names unique, Sources/Skips known, no cycle; return a topological order (config order first)."""
+    """Names unique, Sources/Skips known, no cycle; return a topological order."""
     names = [lay.name for lay in config.layers]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -112,16 +111,17 @@ def _check_graph(config: NetworkConfig) -> tuple[str, ...]:
     for lay in config.layers:
         if lay.kind == LayerKind.TARGET:
             raise NotSupportedError(
-                f"{_where(config, lay)}: Target layers are not supported (DSSTNE never implemented them)"
+                f"{where(config, lay)}: Target layers are not supported "
+                "(DSSTNE never implemented them)"
             )
         if lay.kind != LayerKind.INPUT and not lay.sources:
             raise ModelError(
-                f"{_where(config, lay)}: a {lay.kind.name.title()} layer needs a Source"
+                f"{where(config, lay)}: a {lay.kind.name.title()} layer needs a Source"
             )
         for ref in (*lay.sources, *lay.skips):
             if ref not in names:
                 raise ModelError(
-                    f"{_where(config, lay)}: Source/Skip must name a layer of {names}. Got {ref!r}."
+                    f"{where(config, lay)}: Source/Skip must name a layer of {names}. Got {ref!r}."
                     + did_you_mean(ref, names)
                 )
     order: list[str] = []
@@ -154,180 +154,13 @@ def _module_keys(config: NetworkConfig) -> dict[str, str]:
     return keys
 
 
-def _pad(dims: tuple[int, ...], n: int) -> tuple[int, ...]:
-    return tuple(dims) + (1,) * max(0, n - len(dims))
-
-
-def _derive(
-    config: NetworkConfig,
-    lay: LayerConfig,
-    geometry: dict[str, LayerGeometry],
-    keys: dict[str, str],
-) -> tuple[LayerGeometry, list[SourceSpec]]:
-    """Geometry of ``lay`` from its sources' (already derived) geometry, and per-source specs."""
-    assert lay.n != AUTO
-    declared = tuple(int(d) for d in lay.n)  # type: ignore[union-attr]
-    spatial = lay.type != LayerType.FULLY_CONNECTED
-    if lay.kind == LayerKind.INPUT or not spatial:
-        geo = LayerGeometry(declared, spatial)
-        _check_skips(config, lay, geo, geometry)
-        return geo, []
-    if lay.type == LayerType.CONVOLUTIONAL:
-        dims, specs = _derive_conv(config, lay, geometry, keys, declared)
-    else:
-        dims, specs = _derive_pool(config, lay, geometry, keys)
-    if lay.kind != LayerKind.HIDDEN and lay.type == LayerType.POOLING:
-        if _pad(dims, 4) != _pad(declared, 4):
-            raise ModelError(
-                f"{_where(config, lay)}: N declares dims {list(declared)} but its sources give "
-                f"{list(dims)}"
-            )
-        dims = declared
-    geo = LayerGeometry(dims, True)
-    _check_skips(config, lay, geo, geometry)
-    return geo, specs
-
-
-def _kernel(lay: LayerConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    k = len(lay.kernel)
-    if not 1 <= k <= 3:
-        raise ModelError(
-            f"layer {lay.name!r}: Kernel must have 1-3 entries. Got {list(lay.kernel)}."
-        )
-    return tuple(lay.kernel), _pad(tuple(lay.kernel_stride), k)[:k]
-
-
-def _derive_conv(
-    config: NetworkConfig,
-    lay: LayerConfig,
-    geometry: dict[str, LayerGeometry],
-    keys: dict[str, str],
-    declared: tuple[int, ...],
-) -> tuple[tuple[int, ...], list[SourceSpec]]:
-    kernel, stride = _kernel(lay)
-    k = len(kernel)
-    if lay.kind == LayerKind.HIDDEN:
-        channels = declared[0]  # DSSTNE: N (= Nx) is the number of output channels
-    else:
-        padded = _pad(declared, k + 1)
-        if math.prod(padded[k + 1 :]) != 1:
-            raise ModelError(
-                f"{_where(config, lay)}: N {list(declared)} has more than {k + 1} dims"
-            )
-        channels = padded[k]
-    specs, sizes_seen = [], None
-    for src in lay.sources:
-        sd = _pad(geometry[src].dims, k + 1)
-        if math.prod(sd[k + 1 :]) != 1:
-            raise ModelError(
-                f"{_where(config, lay)}: a {k}-D convolution reads (spatial x{k}, channels) but source "
-                f"{src!r} has dims {list(geometry[src].dims)}"
-            )
-        axes = [axis_geometry(sd[i], kernel[i], stride[i]) for i in range(k)]
-        sizes = tuple(a.size for a in axes)
-        if sizes_seen is not None and sizes != sizes_seen:
-            raise ModelError(
-                f"{_where(config, lay)}: sources give different output sizes {list(sizes_seen)} "
-                f"and {list(sizes)} (DSSTNE: inconsistent incoming data size)"
-            )
-        sizes_seen = sizes
-        specs.append(
-            SourceSpec(
-                keys[src],
-                (sd[k], *reversed(sd[:k])),
-                kernel=tuple(reversed(kernel)),
-                stride=tuple(reversed(stride)),
-                padding=tuple(reversed([a.padding for a in axes])),
-                out_spatial=tuple(reversed(sizes)),
-            )
-        )
-    assert sizes_seen is not None
-    if lay.kind != LayerKind.HIDDEN and sizes_seen != _pad(declared, k)[:k]:
-        raise ModelError(
-            f"{_where(config, lay)}: N declares spatial dims {list(_pad(declared, k)[:k])} but the "
-            f"convolution gives {list(sizes_seen)}"
-        )
-    return (*sizes_seen, channels), specs
-
-
-def _derive_pool(
-    config: NetworkConfig,
-    lay: LayerConfig,
-    geometry: dict[str, LayerGeometry],
-    keys: dict[str, str],
-) -> tuple[tuple[int, ...], list[SourceSpec]]:
-    fn = lay.pooling_function
-    if fn in (PoolingFunction.DOT_PRODUCT, PoolingFunction.COSINE):
-        raise NotSupportedError(
-            f"{_where(config, lay)}: Pooling Function {fn.name.title().replace('_', '')} "  # type: ignore[union-attr]
-            "is not supported",
-            hint="use Max, Average, LRN or Maxout",
-        )
-    if fn not in (
-        PoolingFunction.MAX,
-        PoolingFunction.AVERAGE,
-        PoolingFunction.LRN,
-        PoolingFunction.MAXOUT,
-    ):
-        raise NotSupportedError(f"{_where(config, lay)}: Pooling Function {fn!r} is not supported")
-    specs: list[SourceSpec] = []
-    dims_seen: tuple[int, ...] | None = None
-    for src in lay.sources:
-        sd = geometry[src].dims
-        if fn in (PoolingFunction.LRN, PoolingFunction.MAXOUT):
-            dims, spec = sd, SourceSpec(keys[src], spatial_shape(sd))
-        else:
-            kernel, stride = _kernel(lay)
-            k = len(kernel)
-            sdp = _pad(sd, k + 1)
-            axes = [axis_geometry(sdp[i], kernel[i], stride[i]) for i in range(k)]
-            sizes = tuple(a.size for a in axes)
-            dims = _trim((*sizes, *sdp[k:]), len(sd))
-            spec = SourceSpec(
-                keys[src],
-                (math.prod(sdp[k:]), *reversed(sdp[:k])),
-                kernel=tuple(reversed(kernel)),
-                stride=tuple(reversed(stride)),
-                padding=tuple(reversed([a.padding for a in axes])),
-                out_spatial=tuple(reversed(sizes)),
-            )
-        if dims_seen is not None and dims != dims_seen:
-            raise ModelError(
-                f"{_where(config, lay)}: sources give different sizes {list(dims_seen)} and "
-                f"{list(dims)}; pooled sources are combined elementwise"
-            )
-        dims_seen = dims
-        specs.append(spec)
-    assert dims_seen is not None
-    return dims_seen, specs
-
-
-def _trim(dims: tuple[int, ...], n: int) -> tuple[int, ...]:
-    """Drop trailing size-1 axes beyond the first ``n`` (pooling keeps the source's dims count)."""
-    dims = tuple(dims)
-    while len(dims) > max(n, 1) and dims[-1] == 1:
-        dims = dims[:-1]
-    return dims
-
-
-def _check_skips(
-    config: NetworkConfig, lay: LayerConfig, geo: LayerGeometry, geometry: dict[str, LayerGeometry]
-) -> None:
-    for skip in lay.skips:
-        if geometry[skip].stride != geo.stride:
-            raise ModelError(
-                f"{_where(config, lay)}: Skip {skip!r} has {geometry[skip].stride} units but "
-                f"{lay.name!r} has {geo.stride}; skip connections add elementwise, sizes must match"
-            )
-
-
 def _make_layer(
     config: NetworkConfig,
     lay: LayerConfig,
     geometry: dict[str, LayerGeometry],
     specs: list[SourceSpec],
     keys: dict[str, str],
-) -> nn.Module:
+) -> LayerModule:
     geo = geometry[lay.name]
     if lay.type == LayerType.POOLING:
         return Pooling(
@@ -337,7 +170,7 @@ def _make_layer(
             lrn=config.lrn,
         )
     if not 0.0 <= lay.p_dropout < 1.0:
-        raise ModelError(f"{_where(config, lay)}: pDropout must be in [0, 1). Got {lay.p_dropout}.")
+        raise ModelError(f"{where(config, lay)}: pDropout must be in [0, 1). Got {lay.p_dropout}.")
     common = {
         "activation": make_activation(lay),
         "dropout": DsstneDropout(
@@ -351,7 +184,7 @@ def _make_layer(
         "weight_norm": lay.weight_norm,
     }
     if lay.type == LayerType.FULLY_CONNECTED:
-        bn = nn.BatchNorm1d(geo.stride) if lay.batch_normalization else None
+        bn: nn.Module | None = nn.BatchNorm1d(geo.stride) if lay.batch_normalization else None
         sources = [(keys[s], geometry[s].stride) for s in lay.sources]
         return FullyConnected(sources=sources, n_out=geo.stride, batch_norm=bn, **common)
     bn = _BATCH_NORM[len(geo.dims)](geo.dims[-1]) if lay.batch_normalization else None
@@ -359,12 +192,12 @@ def _make_layer(
 
 
 def _initialise(
-    lay: LayerConfig, module: nn.Module, keys: dict[str, str], generator: torch.Generator
+    lay: LayerConfig, module: LayerModule, keys: dict[str, str], generator: torch.Generator
 ) -> None:
     shared = {sw.input_layer for sw in lay.shared_weights}
     for src in lay.sources:
         key = keys[src]
-        weight = module.weights[key]  # type: ignore[index]
+        weight = module.weights[key]
         if src not in shared:
             if weight.dim() == 2:
                 fan_in, fan_out = weight.shape[0], weight.shape[1]
@@ -374,4 +207,4 @@ def _initialise(
             init_weight(
                 weight, lay.weight_init, fan_in=fan_in, fan_out=fan_out, generator=generator
             )
-        init_bias(module.biases[key], lay.weight_init)  # type: ignore[index]
+        init_bias(module.biases[key], lay.weight_init)

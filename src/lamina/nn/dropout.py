@@ -4,13 +4,13 @@ One uniform ``r`` per unit per minibatch, drawn from torch's global generator:
 
 * non-(S)ELU layers: ``x = target if r < p else scale * x`` with ``target = 0.5`` for Sigmoid layers
   (kept units not rescaled, ``scale = 1``) and ``target = 0``, ``scale = 1/(1-p)`` otherwise;
-* ELU/SELU layers ("alpha dropout"): ``lam = SELULambda`` for SELU else 1, ``alpha' = -lam * ELUAlpha``,
-  ``q = 1 - p``, ``a = 1/sqrt(q + alpha'^2 p q)``, ``b = -a p alpha'``;
-  ``x = a alpha' + b if r < p else a x + b``.
+* ELU/SELU layers ("alpha dropout"): ``lam = SELULambda`` for SELU else 1, ``alpha' = -lam *
+  ELUAlpha``, ``q = 1 - p``, ``a = 1/sqrt(q + alpha'^2 p q)``, ``b = -a p alpha'``; ``x = a alpha' +
+  b if r < p else a x + b``.
 
-Gradients are autograd's of this forward. DSSTNE's hand-written backprop differs (it does not re-apply the
-mask: dropped Sigmoid units still pass ``a(1-a)`` of the stored 0.5, dropped Tanh units pass their
-derivative), so training with dropout is close to, not bit-equal with, DSSTNE.
+Gradients are autograd's of this forward. DSSTNE's hand-written backprop differs (it does not
+re-apply the mask: dropped Sigmoid units still pass ``a(1-a)`` of the stored 0.5, dropped Tanh units
+pass their derivative), so training with dropout is close to, not bit-equal with, DSSTNE.
 """
 
 from __future__ import annotations

@@ -1,22 +1,22 @@
 """Layer dimensions and convolution/pooling geometry, derived as DSSTNE derives them.
 
-DSSTNE names a layer's dimensions ``(Nx, Ny, Nz, Nw)`` (x fastest in memory). Lamina keeps that tuple as
-``dims`` (trimmed to the layer's number of dimensions) and maps it to torch tensors as follows:
+DSSTNE names a layer's dimensions ``(Nx, Ny, Nz, Nw)`` (x fastest in memory). Lamina keeps that
+tuple as ``dims`` (trimmed to the layer's number of dimensions) and maps it to torch tensors:
 
 * FullyConnected layers: ``(B, N)`` with ``N = prod(dims)`` (the layer's stride).
 * Convolutional and Pooling layers (and Input layers of those types): ``(B, C, *spatial)`` with
-  ``C = dims[-1]`` and the spatial axes reversed, exactly DSSTNE's cuDNN descriptors: ``(Nx, Ny)`` ->
-  ``(B, Ny, Nx)``, ``(Nx, Ny, Nz)`` -> ``(B, Nz, Ny, Nx)`` (NCHW), ``(Nx, Ny, Nz, Nw)`` ->
-  ``(B, Nw, Nz, Ny, Nx)``. Row-major flattening of that tensor is DSSTNE's unit order, so a
-  FullyConnected layer after a convolution just flattens.
+  ``C = dims[-1]`` and the spatial axes reversed, exactly DSSTNE's cuDNN descriptors:
+  ``(Nx, Ny)`` -> ``(B, Ny, Nx)``, ``(Nx, Ny, Nz)`` -> ``(B, Nz, Ny, Nx)`` (NCHW),
+  ``(Nx, Ny, Nz, Nw)`` -> ``(B, Nw, Nz, Ny, Nx)``. Row-major flattening of that tensor is DSSTNE's
+  unit order, so a FullyConnected layer after a convolution just flattens.
 
-Hidden Convolutional/Pooling dims follow ``CalculateDerivedLayerDimensions`` (NNNetwork.cpp): per kernel
-axis ``out = 1 if width <= kernel else width if stride == 1 else (width - kernel) // stride + 1`` with
-padding ``(kernel - width + 1) // 2`` when ``width < kernel``, ``kernel // 2`` when ``stride == 1``, else
-0. A convolution over ``k`` kernel axes reads its input channels from ``dims[k]`` and writes ``N``
-channels there (dims become ``k + 1`` long); pooling keeps the source's dims count. Where cuDNN's output
-with that padding would be larger than DSSTNE's size (even kernels at stride 1), the leading outputs are
-kept (:func:`crop_to`).
+Hidden Convolutional/Pooling dims follow ``CalculateDerivedLayerDimensions`` (NNNetwork.cpp): per
+kernel axis ``out = 1 if width <= kernel else width if stride == 1 else (width-kernel)//stride + 1``
+with padding ``(kernel - width + 1) // 2`` when ``width < kernel``, ``kernel // 2`` when
+``stride == 1``, else 0. A convolution over ``k`` kernel axes reads its input channels from
+``dims[k]`` and writes ``N`` channels there (dims become ``k + 1`` long); pooling keeps the source's
+dims count. Where cuDNN's output with that padding would be larger than DSSTNE's size (even kernels
+at stride 1), the leading outputs are kept (:func:`crop_to`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Weight initialisation (``NNWeight::Randomize``), with DSSTNE's bugs fixed on purpose.
 
-With ``S = WeightInit.Scale``, ``n_in``/``n_out`` the fan-in/fan-out of the connection (the layer strides
+With ``S = WeightInit.Scale``, ``n_in``/``n_out`` the fan-in/fan-out of the connection (the layer
+strides
 for FullyConnected weights; ``C * prod(kernel)`` for convolutions):
 
-=============  ==========================================  ==========================================
+=============  =========================================  =========================================
 Scheme         Lamina                                      DSSTNE as coded
-=============  ==========================================  ==========================================
+=============  =========================================  =========================================
 Xavier         U(-s, s), s = S*sqrt(6/(n_in+n_out))        U(-s/2, s/2) (half the width)
 CaffeXavier    U(-S*sqrt(3/n_out), +S*sqrt(3/n_out))       same
 Uniform        U(-S, S)                                    same
@@ -13,7 +14,7 @@ Gaussian       N(0, std=S)                                 same
 UnitBall       U(0, S)                                     same
 SELU           N(0, std=S*sqrt(1/n_in)) (LeCun normal)     N(0, std=1/n_in), Scale ignored
 Constant       w = +S                                      w = -S (sign bug)
-=============  ==========================================  ==========================================
+=============  =========================================  =========================================
 
 Biases are set to ``WeightInit.Bias`` for every scheme. All draws come from one ``torch.Generator``.
 """

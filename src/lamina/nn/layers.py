@@ -2,13 +2,13 @@
 
 Every layer maps its sources' activations (and its skips') to ``(z, a)``: the pre-activation and the
 activation. Order of operations, as in ``NNLayer::ForwardPropagate*``: sum over sources of (source
-contribution + that connection's bias), plus every skip source elementwise, then batch normalisation,
-activation, dropout (training only). Pooling layers apply neither activation nor dropout (DSSTNE's
-``ForwardPropagatePooling`` does not either): ``z == a``.
+contribution + that connection's bias), plus every skip source elementwise, then batch
+normalisation, activation, dropout (training only). Pooling layers apply neither activation nor
+dropout (DSSTNE's ``ForwardPropagatePooling`` does not either): ``z == a``.
 
-Weights are stored per source in ``weights[source_key]`` and biases in ``biases[source_key]``; a shared
-weight is the very ``Parameter`` of the connection it shares (registered twice, counted once by
-``parameters()``), biases are never shared.
+Weights are stored per source in ``weights[source_key]`` and biases in ``biases[source_key]``; a
+shared weight is the very ``Parameter`` of the connection it shares (registered twice, counted once
+by ``parameters()``), biases are never shared.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lamina.data.batch import SparseBatch
 from lamina.errors import ModelError
 from lamina.nn.geometry import crop_to
 
-__all__ = ["Convolutional", "FullyConnected", "LayerInput", "Pooling", "SourceSpec"]
+__all__ = ["Convolutional", "FullyConnected", "LayerInput", "LayerModule", "Pooling", "SourceSpec"]
 
 LayerInput = torch.Tensor | SparseBatch
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -58,7 +58,7 @@ class SourceSpec:
         self.out_spatial = out_spatial
 
 
-class _Layer(nn.Module):
+class LayerModule(nn.Module):
     """Shared tail: skips, batch norm, activation, dropout; and the max-norm constraint."""
 
     def __init__(
@@ -96,8 +96,9 @@ class _Layer(nn.Module):
 
     @torch.no_grad()
     def apply_weight_norm(self) -> None:
-        """DSSTNE's ``WeightNorm``: rescale each output unit's incoming weight vector to an L2 norm of
-        at most ``weight_norm``. Only weights this layer owns (shared ones belong to their source)."""
+        """DSSTNE's ``WeightNorm``: rescale each output unit's incoming weight vector to an L2 norm
+        of at most ``weight_norm``. Only weights this layer owns (shared ones belong to their
+        source)."""
         if self.weight_norm <= 0:
             return
         for key, w in self.weights.items():
@@ -117,11 +118,11 @@ class _Layer(nn.Module):
         return (1, w.shape[1])
 
 
-class FullyConnected(_Layer):
+class FullyConnected(LayerModule):
     """``Z = sum_s (X_s . W_s + b_s)``; ``W_s`` is ``(n_in, n_out)`` as DSSTNE stores it.
 
-    A source given as a :class:`SparseBatch` goes through ``F.embedding_bag`` (sum of the weight rows
-    of its non-zeros, times their values) and is never densified.
+    A source given as a :class:`SparseBatch` goes through ``F.embedding_bag`` (sum of the weight
+    rows of its non-zeros, times their values) and is never densified.
     """
 
     def __init__(self, *, sources: Sequence[tuple[str, int]], n_out: int, **kwargs: object) -> None:
@@ -144,7 +145,8 @@ class FullyConnected(_Layer):
             if isinstance(x, SparseBatch):
                 if x.width > w.shape[0]:
                     raise ModelError(
-                        f"sparse input of width {x.width} feeds a connection with {w.shape[0]} inputs"
+                        f"sparse input of width {x.width} feeds a connection with "
+                        f"{w.shape[0]} inputs"
                     )
                 values = None if x.values is None else x.values.to(w.dtype)
                 y = F.embedding_bag(
@@ -163,7 +165,7 @@ class FullyConnected(_Layer):
         return self.finish(z, skips)
 
 
-class Convolutional(_Layer):
+class Convolutional(LayerModule):
     """Cross-correlation per source (cuDNN's ``CUDNN_CROSS_CORRELATION``), summed, plus one bias per
     output channel and source. Weights ``(C_out, C_in, *kernel)`` as DSSTNE's filter descriptor."""
 
@@ -183,8 +185,8 @@ class Convolutional(_Layer):
     def forward(
         self, inputs: Sequence[torch.Tensor], skips: Sequence[torch.Tensor] = ()
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``inputs[i]``: source i's activations (any shape with the right size); returns (z, a), each
-        (B, C_out, *spatial)."""
+        """``inputs[i]``: source i's activations (any shape of the right size); returns (z, a),
+        each (B, C_out, *spatial)."""
         z: torch.Tensor | None = None
         for spec, x in zip(self.specs, inputs, strict=True):
             x = x.reshape(x.shape[0], *spec.in_shape)  # (B, C_in, *spatial_in)
@@ -203,9 +205,9 @@ class Convolutional(_Layer):
         return (w.shape[0],) + (1,) * (w.dim() - 1)
 
 
-class Pooling(_Layer):
-    """Max / Average (padding excluded) / LRN pooling of each source, summed over sources (cuDNN with
-    beta = 1 after the first source); Maxout takes the elementwise max over sources."""
+class Pooling(LayerModule):
+    """Max / Average (padding excluded) / LRN pooling of each source, summed over sources (cuDNN
+    with beta = 1 after the first source); Maxout takes the elementwise max over sources."""
 
     def __init__(
         self,
@@ -223,7 +225,7 @@ class Pooling(_Layer):
     def forward(
         self, inputs: Sequence[torch.Tensor], skips: Sequence[torch.Tensor] = ()
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``inputs[i]``: source i's activations; returns (z, a) with ``z is a``, (B, *out_shape)."""
+        """``inputs[i]``: source i's activations; returns (z, a), ``z is a``, (B, *out_shape)."""
         pooled = [self._pool(spec, x) for spec, x in zip(self.specs, inputs, strict=True)]
         if self.function == PoolingFunction.MAXOUT:
             z = pooled[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from lamina.data.batch import SparseBatch
 from lamina.errors import ModelError, did_you_mean
 from lamina.nn.dropout import DsstneDropout
 from lamina.nn.geometry import LayerGeometry
-from lamina.nn.layers import FullyConnected, LayerInput
+from lamina.nn.layers import FullyConnected, LayerInput, LayerModule
 
 __all__ = ["Connection", "Network", "NetworkOutputs"]
 
@@ -28,7 +29,8 @@ class NetworkOutputs:
 
     Attributes:
         activations: layer name -> (B, *shape) activations after dropout (what the next layer sees).
-        preactivations: layer name -> (B, *shape) z: after skips and batch norm, before the activation
+        preactivations: layer name -> (B, *shape) z: after skips and batch norm, before the
+        activation
             (the trainer's losses use the output layer's z for numerical stability).
     """
 
@@ -41,8 +43,10 @@ class Connection:
     """One DSSTNE weight: ``input_layer -> output_layer`` (the model file's ``weight{i}_*``).
 
     Attributes:
-        weight: ``(n_in, n_out)`` for FullyConnected, ``(C_out, C_in, *kernel)`` for convolutions; for a
-            shared connection, the very Parameter of ``source`` (use ``weight.t()`` when transposed).
+        weight: ``(n_in, n_out)`` for FullyConnected, ``(C_out, C_in, *kernel)`` for convolutions;
+        for a
+            shared connection, the very Parameter of ``source`` (use ``weight.t()`` when
+            transposed).
         bias: ``(n_out,)`` or ``(C_out,)``; never shared.
         source: ``(source_input_layer, source_output_layer)`` of a shared weight, else None.
         sharing_count: how many connections use ``weight`` (DSSTNE divides gradients by it).
@@ -79,7 +83,7 @@ class Network(nn.Module):
         *,
         order: tuple[str, ...],
         geometry: dict[str, LayerGeometry],
-        modules: dict[str, nn.Module],
+        modules: Mapping[str, LayerModule],
         keys: dict[str, str],
     ) -> None:
         super().__init__()
@@ -108,9 +112,9 @@ class Network(nn.Module):
         """Names of the Output layers, in config order."""
         return tuple(lay.name for lay in self.config.layers if lay.kind == LayerKind.OUTPUT)
 
-    def layer(self, name: str) -> nn.Module:
-        """The module of the non-input layer called ``name``."""
-        return self.layers[self._keys[name]]
+    def layer(self, name: str) -> LayerModule:
+        """The module of the non-input layer called ``name`` (``.weights[source]``, ``.biases``)."""
+        return cast(LayerModule, self.layers[self._keys[name]])
 
     def layer_config(self, name: str) -> LayerConfig:
         """The config of the layer called ``name``."""
@@ -154,7 +158,7 @@ class Network(nn.Module):
         step. Layers with ``WeightNorm == 0`` are untouched. (``DeltaNorm`` is the trainer's job.)
         """
         for module in self.layers.values():
-            module.apply_weight_norm()  # type: ignore[operator]
+            cast(LayerModule, module).apply_weight_norm()
 
     def _check_input_names(self, inputs: Mapping[str, LayerInput]) -> None:
         expected = self.input_layers

@@ -1,8 +1,8 @@
 """``SharedWeights``: connect ``InputLayer -> this layer`` through the weight of another connection.
 
 The shared connection reuses the very ``nn.Parameter`` of ``SourceInputLayer -> SourceOutputLayer``
-(``Transposed``: its transpose, FullyConnected only); its bias stays its own. Shapes are checked here,
-at build time.
+(``Transposed``: its transpose, FullyConnected only); its bias stays its own. Shapes are checked
+here, at build time.
 """
 
 from __future__ import annotations
@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from torch import nn
-
 from lamina.config.enums import LayerKind, LayerType
 from lamina.config.model import NetworkConfig
 from lamina.errors import ModelError, NotSupportedError
+from lamina.nn.layers import LayerModule
 from lamina.nn.network import Connection
 
 __all__ = ["attach_shared_weights"]
 
 
 def attach_shared_weights(
-    config: NetworkConfig, modules: dict[str, nn.Module], keys: dict[str, str]
+    config: NetworkConfig, modules: dict[str, LayerModule], keys: dict[str, str]
 ) -> tuple[Connection, ...]:
     """Replace each shared connection's weight by its source's Parameter; list all connections.
 
@@ -72,19 +71,20 @@ def attach_shared_weights(
                 src_out.name,
                 sw.transposed,
             )
-            own = modules[lay.name].weights[keys[sw.input_layer]]  # type: ignore[index]
-            theirs = modules[src_out.name].weights[keys[sw.source_input_layer]]  # type: ignore[index]
+            own = modules[lay.name].weights[keys[sw.input_layer]]
+            theirs = modules[src_out.name].weights[keys[sw.source_input_layer]]
             wanted = tuple(theirs.t().shape) if sw.transposed else tuple(theirs.shape)
             if tuple(own.shape) != wanted:
                 raise ModelError(
-                    f"{where}: connection {sw.input_layer!r} -> {lay.name!r} needs a weight of shape "
+                    f"{where}: connection {sw.input_layer!r} -> {lay.name!r} needs a weight of "
+                    f"shape "
                     f"{list(own.shape)} but {sw.source_input_layer!r} -> {src_out.name!r}"
                     f"{' transposed' if sw.transposed else ''} has {list(wanted)}"
                 )
             module = modules[lay.name]
-            module.weights[keys[sw.input_layer]] = theirs  # type: ignore[index]
-            module.transposed[keys[sw.input_layer]] = sw.transposed  # type: ignore[index]
-            module.shared.add(keys[sw.input_layer])  # type: ignore[union-attr]
+            module.weights[keys[sw.input_layer]] = theirs
+            module.transposed[keys[sw.input_layer]] = sw.transposed
+            module.shared.add(keys[sw.input_layer])
     connections = []
     for lay in config.layers:
         if lay.kind == LayerKind.INPUT or lay.type == LayerType.POOLING:
@@ -96,8 +96,8 @@ def attach_shared_weights(
                 Connection(
                     input_layer=src,
                     output_layer=lay.name,
-                    weight=module.weights[keys[src]],  # type: ignore[index]
-                    bias=module.biases[keys[src]],  # type: ignore[index]
+                    weight=module.weights[keys[src]],  # type: ignore[arg-type]
+                    bias=module.biases[keys[src]],  # type: ignore[arg-type]
                     transposed=bool(shared and shared[2]),
                     source=None if shared is None else (shared[0], shared[1]),
                 )

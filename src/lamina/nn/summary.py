@@ -16,7 +16,8 @@ class LayerRow:
     """One line of the summary.
 
     Attributes:
-        parameters: trainable values this layer owns: its weights (shared ones are counted only at the
+        parameters: trainable values this layer owns: its weights (shared ones are counted only at
+        the
             layer that owns them), biases and batch-norm scale/shift.
     """
 
@@ -90,7 +91,7 @@ def render_summary(rows: list[LayerRow], *, title: str = "") -> str:
     def fmt(line: tuple[str, ...]) -> str:
         cells = [
             c.rjust(w) if i == len(line) - 1 else c.ljust(w)
-            for i, (c, w) in enumerate(zip(line, widths))
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
         return "  ".join(cells).rstrip()
 

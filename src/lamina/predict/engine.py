@@ -12,11 +12,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from lamina.config.enums import LayerKind
+from lamina.config.model import NetworkConfig
 from lamina.data.batch import SparseBatch
 from lamina.errors import NotSupportedError, UsageError, did_you_mean
 from lamina.predict.loading import LoadedModel
@@ -84,8 +86,8 @@ def run_layers(
             yield LayerBatch(start, stop, acts)
 
 
-def _check(config: object, input_layer: str, layers: Sequence[str]) -> None:
-    all_layers = config.layers  # type: ignore[attr-defined]
+def _check(config: NetworkConfig, input_layer: str, layers: Sequence[str]) -> None:
+    all_layers = config.layers
     inputs = [lay.name for lay in all_layers if lay.kind == LayerKind.INPUT]
     if inputs != [input_layer]:
         raise NotSupportedError(
@@ -101,7 +103,9 @@ def _check(config: object, input_layer: str, layers: Sequence[str]) -> None:
             )
 
 
-def _sparse_batch(rows: Csr, start: int, stop: int, width: int, device: torch.device) -> SparseBatch:
+def _sparse_batch(
+    rows: Csr, start: int, stop: int, width: int, device: torch.device
+) -> SparseBatch:
     e0, e1 = int(rows.indptr[start]), int(rows.indptr[stop])
     offsets = torch.from_numpy(rows.indptr[start : stop + 1] - e0)
     indices = torch.from_numpy(rows.indices[e0:e1])
@@ -120,7 +124,7 @@ class _NoBar:
         return None
 
 
-def progress_bar(total: int, *, enabled: bool, unit: str = "row") -> object:
+def progress_bar(total: int, *, enabled: bool, unit: str = "row") -> Any:
     """A tqdm bar on stderr (a no-op object when disabled or tqdm is missing)."""
     if not enabled:
         return _NoBar()

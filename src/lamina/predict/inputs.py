@@ -137,7 +137,9 @@ def read_text_rows(
     n_unknown = 0
     for chunk in read_chunks(path, analog=analog):
         lookup = np.array([features.get(label, -1) for label in chunk.feature_labels], np.int64)
-        unknown.update(lab for lab, c in zip(chunk.feature_labels, lookup.tolist()) if c < 0)
+        unknown.update(
+            lab for lab, c in zip(chunk.feature_labels, lookup.tolist(), strict=True) if c < 0
+        )
         col = lookup[chunk.feature_codes] if chunk.feature_codes.size else chunk.feature_codes
         known = col >= 0
         n_unknown += int((~known).sum())

@@ -37,7 +37,14 @@ from lamina.predict.inputs import (
 )
 from lamina.predict.loading import LoadedModel, load_model
 from lamina.predict.metrics import DEFAULT_KS, evaluate_rankings, popularity_scores
-from lamina.predict.recs import DEFAULT_PRECISION, Csr, RecsWriter, labels_by_column, top_k
+from lamina.predict.recs import (
+    DEFAULT_PRECISION,
+    Csr,
+    RecsWriter,
+    labels_by_column,
+    printf_format,
+    top_k,
+)
 
 __all__ = [
     "DUMP_PRECISION",
@@ -141,12 +148,14 @@ def predict(
     if dump_layer is None and output_index is None:
         raise UsageError("missing -o <output feature index> (needed for recommendations)")
     fmt = precision or (DUMP_PRECISION if dump_layer else DEFAULT_PRECISION)
-    RecsWriter_check_format(fmt)
+    printf_format(fmt)  # fail on a bad -p before any work
     model = load_model(network, device=device)
     config = model.file.config
     in_layer = input_layer_for(config, dataset)
     if input_type not in ("auto", "indicator", "analog"):
-        raise UsageError(f"input type must be one of [auto, indicator, analog]. Got {input_type!r}.")
+        raise UsageError(
+            f"input type must be one of [auto, indicator, analog]. Got {input_type!r}."
+        )
     analog = input_type == "analog" or (
         input_type == "auto" and _trained_on_analog(model, in_layer.dataset or "")
     )
@@ -171,8 +180,17 @@ def predict(
     }
     if dump_layer is not None:
         _check_layer(config, dump_layer, "--dump-layer")
-        _dump(model, text.samples, text.rows, in_layer.name, dump_layer, output_path, fmt,
-              batch=batch, progress=show)  # fmt: skip
+        _dump(
+            model,
+            text.samples,
+            text.rows,
+            in_layer.name,
+            dump_layer,
+            output_path,
+            fmt,
+            batch=batch,
+            progress=show,
+        )
         return PredictResult(layer=dump_layer, dumped=True, **common)  # type: ignore[arg-type]
     out_layer = scoring_layer(config, layer)
     labels = labels_by_column(load_index(output_index))  # type: ignore[arg-type]
@@ -188,8 +206,14 @@ def predict(
         out_features = {lab: col for col, lab in enumerate(labels) if lab is not None}
         filters = load_filters(filter_path, samples=text.samples, features=out_features)
     with RecsWriter(output_path, precision=fmt) as writer:
-        for part in run_layers(model, text.rows, input_layer=in_layer.name,
-                               layers=[out_layer.name], batch=batch, progress=show):  # fmt: skip
+        for part in run_layers(
+            model,
+            text.rows,
+            input_layer=in_layer.name,
+            layers=[out_layer.name],
+            batch=batch,
+            progress=show,
+        ):
             rows = np.arange(part.start, part.stop)
             idx, val = top_k(
                 part.activations[out_layer.name],
@@ -204,12 +228,6 @@ def predict(
         filters=None if filters is None else filters.stats,
         **common,  # type: ignore[arg-type]
     )
-
-
-def RecsWriter_check_format(fmt: str) -> None:  # noqa: N802 - validates early, before any work
-    from lamina.predict.recs import printf_format
-
-    printf_format(fmt)
 
 
 def _check_layer(config: NetworkConfig, name: str, flag: str) -> None:
@@ -257,12 +275,11 @@ def _dump(
     progress: bool,
 ) -> None:
     """Write ``layer``'s activations: ``.npy`` (float32, input order) or text lines."""
-    from lamina.predict.recs import printf_format
-
     path = Path(path)
     units = model.network.geometry[layer].stride
-    parts = run_layers(model, rows, input_layer=input_layer, layers=[layer], batch=batch,
-                       progress=progress)  # fmt: skip
+    parts = run_layers(
+        model, rows, input_layer=input_layer, layers=[layer], batch=batch, progress=progress
+    )
     if path.suffix.lower() == ".npy":
         with atomic_path(path) as tmp:
             array = np.lib.format.open_memmap(
@@ -411,8 +428,14 @@ def evaluate(
     n_items = _n_items(output_index, train, held, units)
     k_max = max(ks)
     chunks = []
-    for part in run_layers(model, train, input_layer=in_layer.name, layers=[out_layer.name],
-                           batch=batch, progress=_show_progress(progress, train.n_rows)):  # fmt: skip
+    for part in run_layers(
+        model,
+        train,
+        input_layer=in_layer.name,
+        layers=[out_layer.name],
+        batch=batch,
+        progress=_show_progress(progress, train.n_rows),
+    ):
         exclude = train.select(slice(part.start, part.stop))
         idx, _ = top_k(part.activations[out_layer.name], k_max, n_real=n_items, exclude=exclude)
         chunks.append(idx)

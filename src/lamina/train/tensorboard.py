@@ -41,11 +41,12 @@ class ScalarLog:
             self._writer.add_scalar("batch/loss", loss, step)
             self._writer.add_scalar("batch/learning_rate", learning_rate, step)
 
-    def epoch(self, report: EpochReport) -> None:
-        """Log an epoch's errors, learning rate and validation metrics (x axis: the epoch)."""
+    def epoch(self, report: EpochReport, *, step: int) -> None:
+        """Log an epoch's errors, learning rate and validation metrics at global ``step``
+        (minibatches so far, the x axis of every scalar, so a resume's purge covers them all)."""
         if self._writer is None:
             return
-        step = report.epoch
+        self._writer.add_scalar("epoch/epoch", report.epoch, step)
         self._writer.add_scalar("epoch/average_error", report.average_error, step)
         self._writer.add_scalar("epoch/training_error", report.training_error, step)
         self._writer.add_scalar("epoch/regularization_error", report.regularization_error, step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ def parse_delimiter(text: str) -> str:
 
 def _header(path: Path, delimiter: str) -> list[str]:
     with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        lines: Iterable[list[str]]
         if delimiter == "::":
             lines = (line.rstrip("\r\n").split("::") for line in handle)
         else:

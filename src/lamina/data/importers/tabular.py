@@ -26,6 +26,7 @@ from lamina.errors import DataError
 __all__ = ["Column", "Table", "TableSpec", "delimiter_name", "read_table", "record_line"]
 
 ColumnKind = Literal["int", "float", "label"]
+_CHUNK_ROWS = 1 << 19  # records parsed at a time: bounds the transient per-row label strings
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,34 @@ def _fail(path: Path, spec: TableSpec, cause: str) -> DataError:
     )
 
 
+class _LabelCoder:
+    """Numbers distinct labels in order of first appearance, chunk after chunk."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def encode(self, series: pd.Series) -> np.ndarray | None:
+        """(n,) int64 codes of a chunk's labels, or ``None`` if one is empty or reserved."""
+        local, uniques = pd.factorize(series, use_na_sentinel=True)
+        if (local < 0).any():
+            return None
+        uniques = [str(u) for u in uniques]
+        if any(c in u for u in uniques for c in RESERVED_CHARS):
+            return None
+        mapping = np.array([self.codes.setdefault(u, len(self.codes)) for u in uniques], np.int64)
+        return mapping[local] if mapping.size else np.zeros(0, np.int64)
+
+    def labels(self) -> np.ndarray:
+        """(L,) str labels in code order."""
+        return np.array(list(self.codes), dtype=str) if self.codes else np.zeros(0, dtype=str)
+
+
 def read_table(path: str | os.PathLike[str], spec: TableSpec) -> Table:
-    """Read the columns of ``spec`` from ``path``.
+    """Read the columns of ``spec`` from ``path``, in chunks of ``_CHUNK_ROWS`` records.
 
     Blank lines are ignored. Numeric columns come back as int64 / float64 arrays; label columns as
-    ``(codes (n,) int64, labels (L,) str)`` with codes in order of first appearance.
+    ``(codes (n,) int64, labels (L,) str)`` with codes in order of first appearance (labels are
+    kept verbatim: ``007`` stays ``007``).
 
     Raises:
         DataError: ``FILE:LINE: expected ..., found ...`` for the first bad line (wrong number of
@@ -183,29 +207,31 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec) -> Table:
     if not path.is_file():
         raise DataError(f"{path}: expected an existing file, found none")
     dtypes = {
-        c.position: {"int": "int64", "float": "float64", "label": "category"}[c.kind]
-        for c in spec.columns
+        c.position: {"int": "int64", "float": "float64", "label": str}[c.kind] for c in spec.columns
     }
+    parts: dict[str, list[np.ndarray]] = {c.name: [] for c in spec.columns}
+    coders = {c.name: _LabelCoder() for c in spec.columns if c.kind == "label"}
     source, sep = _open_for_pandas(path, spec)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frame = pd.read_csv(
+            reader = pd.read_csv(
                 source,
                 sep=sep,
                 header=None,
                 skiprows=1 if spec.header else 0,
-                dtype=dtypes,
+                dtype=dtypes,  # type: ignore[arg-type]
                 keep_default_na=False,
                 na_values=[""],
                 skip_blank_lines=True,
                 engine="c",
+                chunksize=_CHUNK_ROWS,
             )
+            with reader:
+                for frame in reader:
+                    _take(frame, path, spec, parts, coders)
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame(
-            {c.position: pd.Series([], dtype=dtypes[c.position]) for c in spec.columns}
-        )
-        frame = frame.reindex(columns=range(spec.n_fields))
+        pass
     except (ValueError, TypeError, OverflowError, pd.errors.ParserError) as exc:
         raise _fail(path, spec, str(exc).splitlines()[0]) from None
     except UnicodeDecodeError as exc:
@@ -216,29 +242,38 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec) -> Table:
         if not isinstance(source, Path):
             with contextlib.suppress(Exception):
                 source.close()
-    if frame.shape[1] != spec.n_fields:
-        raise _fail(path, spec, f"{frame.shape[1]} fields")
-    table = Table(n_records=len(frame))
+    table = Table(n_records=sum(len(p) for p in parts[spec.columns[0].name]))
+    if table.n_records == 0:
+        raise DataError(f"{path}: expected at least one line of {spec.layout}, found none")
     for col in spec.columns:
-        series = frame[col.position]
+        dtype = np.float64 if col.kind == "float" else np.int64
+        values = np.concatenate(parts[col.name]) if parts[col.name] else np.zeros(0, dtype)
         if col.kind == "label":
-            codes = series.cat.codes.to_numpy().astype(np.int64)
-            labels = series.cat.categories.astype(str).to_numpy()
-            if (codes < 0).any() or pd.Series(labels).str.contains(r"[\t:,\r\n]").any():
-                raise _fail(path, spec, f"bad {col.name}")
-            table.labels[col.name] = _first_appearance(codes, labels)
+            table.labels[col.name] = (values, coders[col.name].labels())
         else:
-            values = series.to_numpy()
-            if col.kind == "float" and not np.isfinite(values).all():
-                raise _fail(path, spec, f"non-finite {col.name}")
             table.numbers[col.name] = values
     return table
 
 
-def _first_appearance(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber label codes in order of first appearance, dropping unused labels."""
-    used, first = np.unique(codes, return_index=True)
-    used = used[np.argsort(first, kind="stable")]
-    remap = np.full(max(labels.size, 1), -1, dtype=np.int64)
-    remap[used] = np.arange(used.size, dtype=np.int64)
-    return remap[codes], labels[used]
+def _take(
+    frame: pd.DataFrame,
+    path: Path,
+    spec: TableSpec,
+    parts: dict[str, list[np.ndarray]],
+    coders: dict[str, _LabelCoder],
+) -> None:
+    """Check one chunk and append its columns to ``parts``."""
+    if frame.shape[1] != spec.n_fields:
+        raise _fail(path, spec, f"{frame.shape[1]} fields")
+    for col in spec.columns:
+        series = frame[col.position]
+        if col.kind == "label":
+            codes = coders[col.name].encode(series)
+            if codes is None:
+                raise _fail(path, spec, f"bad {col.name}")
+            parts[col.name].append(codes)
+        else:
+            values = series.to_numpy()
+            if col.kind == "float" and not np.isfinite(values).all():
+                raise _fail(path, spec, f"non-finite {col.name}")
+            parts[col.name].append(values)

@@ -1,0 +1,141 @@
+"""Batches: aligned inputs and targets, every example once per epoch, seeded order, and the chunked
+(larger-than-memory) path yielding the same examples as the in-memory path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lamina.data.batch import SparseBatch
+from lamina.data.batches import Batches
+from lamina.data.nc_read import read_dataset
+from lamina.data.nc_write import DatasetArrays, write_datasets
+from lamina.data.schema import DatasetAttributes as A
+from lamina.data.schema import DataType
+from lamina.errors import DataError
+
+E = 103
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    """Input row i holds column i % 128 (+ i % 7 more); target i is class i % 5, weight i."""
+    rows = [[i % 128] + [(i * 3 + k) % 128 for k in range(i % 7)] for i in range(E)]
+    lens = np.array([len(r) for r in rows])
+    end = np.cumsum(lens)
+    flat = np.array([c for r in rows for c in r], dtype=np.uint32)
+    x = DatasetArrays(
+        "x",
+        A.SPARSE,
+        DataType.FLOAT,
+        128,
+        sparse_start=end - lens,
+        sparse_end=end,
+        sparse_index=flat,
+        sparse_data=np.repeat(np.arange(E, dtype=np.float32), lens),
+    )
+    y = DatasetArrays(
+        "y",
+        A.BOOLEAN | A.WEIGHTED,
+        DataType.UINT,
+        5,
+        data=(np.arange(E) % 5).astype(np.uint32),
+        weights=np.arange(E, dtype=np.float32),
+    )
+    write_datasets(tmp_path / "x.nc", [x])
+    write_datasets(tmp_path / "y.nc", [y])
+    return tmp_path / "x.nc", tmp_path / "y.nc"
+
+
+def make(files, **kw) -> Batches:
+    return Batches({"x": (files[0], "x"), "y": (files[1], "y")}, **kw)
+
+
+def check_aligned(batch) -> None:
+    x, y = batch["x"], batch["y"]
+    assert isinstance(x, SparseBatch) and isinstance(y, torch.Tensor)
+    ids = batch.examples
+    first = x.indices[x.offsets[:-1]]
+    assert torch.equal(first, ids % 128)  # input row content matches its example id
+    assert torch.equal(x.values[x.offsets[:-1]], ids.float())
+    assert torch.equal(y.argmax(1), ids % 5) and torch.equal(y.sum(1), torch.ones(len(ids)))
+    assert torch.equal(batch.weights["y"], ids.float())
+
+
+def epoch_ids(batches: Batches, epoch: int) -> list[int]:
+    out = []
+    for b in batches.iter_epoch(epoch):
+        check_aligned(b)
+        out += b.examples.tolist()
+    return out
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_each_example_once_aligned_and_seeded(files, chunked: bool):
+    kw = {"memory_limit": 0, "chunk_examples": 10, "window_chunks": 3} if chunked else {}
+    b = make(files, batch_size=16, seed=3, **kw)
+    assert b.in_memory is not chunked
+    e0, e1 = epoch_ids(b, 0), epoch_ids(b, 1)
+    assert sorted(e0) == sorted(e1) == list(range(E))
+    assert e0 != e1 and e0 != list(range(E))
+    assert epoch_ids(make(files, batch_size=16, seed=3, **kw), 0) == e0
+    assert epoch_ids(make(files, batch_size=16, seed=4, **kw), 0) != e0
+    sizes = [bt.size for bt in b.iter_epoch(2)]
+    assert sizes == [16] * 6 + [7] and len(b) == 7
+
+
+def test_chunked_equals_in_memory_as_multiset(files):
+    def rows(batches: Batches) -> Counter:
+        out: Counter = Counter()
+        for bt in batches.iter_epoch(0):
+            x = bt["x"]
+            for r in range(bt.size):
+                lo, hi = int(x.offsets[r]), int(x.offsets[r + 1])
+                out[
+                    (
+                        tuple(x.indices[lo:hi].tolist()),
+                        tuple(x.values[lo:hi].tolist()),
+                        int(bt["y"][r].argmax()),
+                    )
+                ] += 1
+        return out
+
+    mem = rows(make(files, batch_size=8))
+    chunked = rows(make(files, batch_size=8, memory_limit=0, chunk_examples=7, window_chunks=2))
+    assert mem == chunked and sum(mem.values()) == E
+
+
+def test_no_shuffle_keeps_order_and_drop_last(files):
+    b = make(
+        files,
+        batch_size=10,
+        shuffle=False,
+        drop_last=True,
+        memory_limit=0,
+        chunk_examples=25,
+        window_chunks=1,
+    )
+    ids = [bt.examples.tolist() for bt in b]
+    assert [i for batch in ids for i in batch] == list(range(100)) and len(b) == 10 == len(ids)
+
+
+def test_to_dense_matches_file(files):
+    b = make(files, batch_size=E, shuffle=False)
+    batch = next(iter(b))
+    dense = read_dataset(files[0]).read_sparse(0, E).to_dense()
+    np.testing.assert_array_equal(batch["x"].to_dense().numpy(), dense)
+
+
+def test_example_counts_must_match(files, tmp_path: Path):
+    short = DatasetArrays("z", A.NONE, DataType.FLOAT, 2, data=np.zeros(4, np.float32))
+    write_datasets(tmp_path / "z.nc", [short])
+    with pytest.raises(
+        DataError,
+        match=r"expected datasets with the same number of examples, "
+        r"found 'x' \(.*x.nc\): 103, 'z' \(.*z.nc\): 2",
+    ):
+        Batches({"x": (files[0], "x"), "z": (tmp_path / "z.nc", "z")}, batch_size=4)
