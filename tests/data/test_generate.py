@@ -181,3 +181,41 @@ def test_all_features_dropped_is_an_error(tmp_path: Path):
     with pytest.raises(DataError, match="expected at least one non-zero"):
         gen(tmp_path, "s\tz\n")
     assert not (tmp_path / "out.nc").exists() and not (tmp_path / "samples").exists()
+
+
+def test_sample_index_with_gaps_keeps_row_numbers(tmp_path: Path):
+    write_index(tmp_path / "samples", {"a": 0, "c": 2})
+    summary, ds = gen(tmp_path, "c\tx\nd\ty\n", mode="create")
+    assert load_index(tmp_path / "samples") == {"a": 0, "c": 2, "d": 3}
+    assert ds.examples == summary.samples == 4 and summary.samples_absent == 2
+    assert ds.read_sparse(0, 4).offsets.tolist() == [0, 0, 0, 1, 2]
+
+
+def test_duplicates_across_files_and_progress(tmp_path: Path):
+    d = tmp_path / "parts"
+    d.mkdir()
+    (d / "1.txt").write_text("s\ta\n")
+    (d / "2.txt").write_text("t\tb\ns\tc")
+    with pytest.raises(
+        DataError, match=r"2.txt:2: .* found sample 's' again \(first on .*1.txt:1\)"
+    ):
+        generate_netcdf(
+            d,
+            tmp_path / "o.nc",
+            dataset_name="x",
+            feature_index=tmp_path / "f",
+            sample_index=None,
+            mode="create",
+        )
+    seen: list[int] = []
+    summary = generate_netcdf(
+        d,
+        tmp_path / "o.nc",
+        dataset_name="x",
+        feature_index=tmp_path / "f",
+        sample_index=None,
+        mode="create",
+        duplicates="merge",
+        progress=seen.append,
+    )
+    assert sum(seen) >= 12 and summary.duplicate_samples == 1 and summary.non_zeros == 3

@@ -53,9 +53,10 @@ class GenerateSummary:
         output: the dataset file written.
         dataset_name: ``name0``.
         kind: ``"indicator"`` or ``"analog"``.
-        samples: examples (rows) in the file = size of the sample index.
+        samples: examples (rows) in the file = largest sample index + 1.
         samples_in_input: distinct samples found in the input.
-        samples_absent: indexed samples absent from the input (written as empty rows).
+        samples_absent: rows without a sample of this input (indexed samples absent from it, and
+            gaps in a loaded sample index), written as empty rows.
         new_samples: samples added to the sample index.
         features: size of the feature index (``2**B`` when hashing).
         new_features: features added to the feature index.
@@ -277,9 +278,9 @@ def generate_netcdf(
         output=Path(output),
         dataset_name=dataset_name,
         kind=kind,
-        samples=len(samples.mapping),
+        samples=samples.next,
         samples_in_input=csr.present,
-        samples_absent=len(samples.mapping) - csr.present,
+        samples_absent=samples.next - csr.present,
         new_samples=len(samples.mapping) - n_known,
         features=n_features,
         new_features=features.added,
@@ -386,7 +387,7 @@ class _Accumulator:
         self.rows += int(lengths.size)
 
     def finish(self, files: list[Path], duplicates: str, sample_index: dict[str, int]) -> _CSR:
-        n_samples = len(sample_index)
+        n_samples = max(sample_index.values(), default=-1) + 1  # an index may have gaps
         sample = np.concatenate(self.sample)
         length = np.concatenate(self.length)
         index = np.concatenate(self.index)

@@ -61,7 +61,9 @@ def input_layer_for(config: NetworkConfig, name: str) -> LayerConfig:
     )
 
 
-def scoring_layer(config: NetworkConfig, name: str | None = None) -> LayerConfig:
+def scoring_layer(
+    config: NetworkConfig, name: str | None = None, *, flag: str = "--layer"
+) -> LayerConfig:
     """The layer whose activations are ranked: ``name``, or ``Output``, or the only Output layer.
 
     Raises:
@@ -74,7 +76,7 @@ def scoring_layer(config: NetworkConfig, name: str | None = None) -> LayerConfig
             if lay.name == name:
                 return lay
         raise UsageError(
-            f"--layer must name a non-input layer of the network {names}. Got {name!r}."
+            f"{flag} must name a non-input layer of the network {names}. Got {name!r}."
             + did_you_mean(name, names)
         )
     for lay in candidates:

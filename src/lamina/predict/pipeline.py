@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -20,13 +20,12 @@ import numpy as np
 
 from lamina.atomic import atomic_path
 from lamina.config.enums import LayerKind
-from lamina.config.model import NetworkConfig
 from lamina.data.index import load_index
 from lamina.data.nc_read import DatasetFile, open_datasets
 from lamina.data.schema import DatasetAttributes
 from lamina.errors import DataError, NotSupportedError, UsageError, did_you_mean
 from lamina.predict.baselines import BASELINES
-from lamina.predict.engine import run_layers
+from lamina.predict.engine import LayerBatch, run_layers
 from lamina.predict.filters import FilterStats, load_filters
 from lamina.predict.inputs import (
     check_columns,
@@ -147,73 +146,54 @@ def predict(
         raise UsageError(f"-k and -b must be >= 1, found k={k}, b={batch}")
     if dump_layer is None and output_index is None:
         raise UsageError("missing -o <output feature index> (needed for recommendations)")
+    if input_type not in ("auto", "indicator", "analog"):
+        raise UsageError(f"input type must be one of [auto, indicator, analog]. Got {input_type!r}")
     fmt = precision or (DUMP_PRECISION if dump_layer else DEFAULT_PRECISION)
     printf_format(fmt)  # fail on a bad -p before any work
     model = load_model(network, device=device)
-    config = model.file.config
+    config, geometry = model.file.config, model.network.geometry
     in_layer = input_layer_for(config, dataset)
-    if input_type not in ("auto", "indicator", "analog"):
-        raise UsageError(
-            f"input type must be one of [auto, indicator, analog]. Got {input_type!r}."
-        )
+    if dump_layer is not None:
+        out_layer = scoring_layer(config, dump_layer, flag="--dump-layer")
+    else:
+        out_layer = scoring_layer(config, layer)
     analog = input_type == "analog" or (
         input_type == "auto" and _trained_on_analog(model, in_layer.dataset or "")
     )
     features = load_index(input_index)
-    width = model.network.geometry[in_layer.name].stride
-    if features and max(features.values()) >= width:
-        raise DataError(
-            f"{input_index}: expected feature indices below {width} (the units of Input layer "
-            f"{in_layer.name!r}), found {max(features.values())}",
-            hint="use the input feature index the network was trained with (-i)",
-        )
+    _check_index(features, geometry[in_layer.name].stride, input_index, in_layer.name)
     text = read_text_rows(input_path, features, analog=analog)
-    show = _show_progress(progress, len(text.samples))
-    common = {
-        "path": Path(output_path),
-        "samples": len(text.samples),
-        "input_layer": in_layer.name,
-        "analog": analog,
-        "unknown_features": text.unknown_features,
-        "unknown_labels": text.unknown_labels,
-        "replaced_lines": text.replaced_lines,
-    }
+    result = PredictResult(
+        path=Path(output_path),
+        samples=len(text.samples),
+        input_layer=in_layer.name,
+        layer=out_layer.name,
+        dumped=dump_layer is not None,
+        analog=analog,
+        unknown_features=text.unknown_features,
+        unknown_labels=text.unknown_labels,
+        replaced_lines=text.replaced_lines,
+    )
+    parts = run_layers(
+        model,
+        text.rows,
+        input_layer=in_layer.name,
+        layers=[out_layer.name],
+        batch=batch,
+        progress=_show_progress(progress, len(text.samples)),
+    )
     if dump_layer is not None:
-        _check_layer(config, dump_layer, "--dump-layer")
-        _dump(
-            model,
-            text.samples,
-            text.rows,
-            in_layer.name,
-            dump_layer,
-            output_path,
-            fmt,
-            batch=batch,
-            progress=show,
-        )
-        return PredictResult(layer=dump_layer, dumped=True, **common)  # type: ignore[arg-type]
-    out_layer = scoring_layer(config, layer)
-    labels = labels_by_column(load_index(output_index))  # type: ignore[arg-type]
-    units = model.network.geometry[out_layer.name].stride
-    if len(labels) > units:
-        raise DataError(
-            f"{output_index}: expected feature indices below {units} (the units of layer "
-            f"{out_layer.name!r}), found {len(labels) - 1}",
-            hint="use the output feature index the network was trained with (-o)",
-        )
+        units = geometry[out_layer.name].stride
+        _dump(parts, text.samples, out_layer.name, units, output_path, fmt)
+        return result
+    index = load_index(output_index)  # type: ignore[arg-type]
+    _check_index(index, geometry[out_layer.name].stride, output_index, out_layer.name)
+    labels = labels_by_column(index)
     filters = None
     if filter_path is not None:
-        out_features = {lab: col for col, lab in enumerate(labels) if lab is not None}
-        filters = load_filters(filter_path, samples=text.samples, features=out_features)
+        filters = load_filters(filter_path, samples=text.samples, features=index)
     with RecsWriter(output_path, precision=fmt) as writer:
-        for part in run_layers(
-            model,
-            text.rows,
-            input_layer=in_layer.name,
-            layers=[out_layer.name],
-            batch=batch,
-            progress=show,
-        ):
+        for part in parts:
             rows = np.arange(part.start, part.stop)
             idx, val = top_k(
                 part.activations[out_layer.name],
@@ -222,20 +202,17 @@ def predict(
                 multiply=None if filters is None else filters.rows(rows),
             )
             writer.write(text.samples[part.start : part.stop], idx, val, labels)
-    return PredictResult(
-        layer=out_layer.name,
-        dumped=False,
-        filters=None if filters is None else filters.stats,
-        **common,  # type: ignore[arg-type]
-    )
+    return replace(result, filters=None if filters is None else filters.stats)
 
 
-def _check_layer(config: NetworkConfig, name: str, flag: str) -> None:
-    others = [lay.name for lay in config.layers if lay.kind != LayerKind.INPUT]
-    if name not in others:
-        raise UsageError(
-            f"{flag} must name a non-input layer of the network {others}. Got {name!r}."
-            + did_you_mean(name, others)
+def _check_index(index: dict[str, int], units: int, path: object, layer: str) -> None:
+    """Raise ``DataError`` when a feature index addresses columns beyond its layer's units."""
+    top = max(index.values(), default=-1)
+    if top >= units:
+        raise DataError(
+            f"{path}: expected feature indices below {units} (the units of layer {layer!r}), "
+            f"found {top}",
+            hint="use the feature index the network was trained with",
         )
 
 
@@ -263,32 +240,23 @@ def _show_progress(progress: bool | None, rows: int) -> bool:
 
 
 def _dump(
-    model: LoadedModel,
+    parts: Iterator[LayerBatch],
     samples: list[str],
-    rows: Csr,
-    input_layer: str,
     layer: str,
+    units: int,
     path: str | os.PathLike[str],
     fmt: str,
-    *,
-    batch: int,
-    progress: bool,
 ) -> None:
     """Write ``layer``'s activations: ``.npy`` (float32, input order) or text lines."""
     path = Path(path)
-    units = model.network.geometry[layer].stride
-    parts = run_layers(
-        model, rows, input_layer=input_layer, layers=[layer], batch=batch, progress=progress
-    )
     if path.suffix.lower() == ".npy":
         with atomic_path(path) as tmp:
-            array = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(len(samples), units)
-            )
+            shape = (len(samples), units)
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
             for part in parts:
                 array[part.start : part.stop] = part.activations[layer]
             array.flush()
-            del array
+            del array  # close the memory map before the rename
         return
     conv = printf_format(fmt)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:

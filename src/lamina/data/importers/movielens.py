@@ -256,11 +256,15 @@ def import_movielens(
             f"format ({_LAYOUTS['lists']}), which has none",
             hint="drop the option, or import the original ratings file",
         )
-    inter = data.interactions
+    fmt, inter = data.format, data.interactions
     column = {"rating": data.ratings, "timestamp": data.timestamps, "none": None}[values]
     keep = np.ones(len(inter), dtype=bool)
     if min_rating is not None and data.ratings is not None:
         keep = data.ratings >= min_rating
-    inter = inter.select(keep, values=column if column is not None else False)
+    filtered = int((~keep).sum())
+    del data  # free the columns not written before the copies below
+    if filtered or column is not None:
+        inter = inter.select(keep, values=column if column is not None else False)
+    del column, keep
     inter, n_dup = inter.deduplicate(duplicates)
-    return inter.write(output, format=data.format, filtered=int((~keep).sum()), duplicates=n_dup)
+    return inter.write(output, format=fmt, filtered=filtered, duplicates=n_dup)
