@@ -104,3 +104,14 @@ def test_python_dash_m_lamina_runs_the_same_cli() -> None:
         [sys.executable, "-m", "lamina", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().startswith("lamina, version ")
+
+
+def test_atomic_output_gets_the_umask_mode_not_mkstemps_0600(tmp_path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "recs.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "recs.txt").stat().st_mode & 0o777 == 0o644

@@ -139,3 +139,31 @@ def test_example_counts_must_match(files, tmp_path: Path):
         r"found 'x' \(.*x.nc\): 103, 'z' \(.*z.nc\): 2",
     ):
         Batches({"x": (files[0], "x"), "z": (tmp_path / "z.nc", "z")}, batch_size=4)
+
+
+def test_indexed_dataset_maps_examples_to_rows(tmp_path: Path):
+    rows = DatasetArrays(
+        "x",
+        A.SPARSE | A.BOOLEAN | A.INDEXED,
+        DataType.UINT,
+        128,
+        sparse_start=np.array([0, 1]),
+        sparse_end=np.array([1, 3]),
+        sparse_index=np.array([5, 6, 7], dtype=np.uint32),
+        index=np.array([1, 0, 1, 1], dtype=np.uint32),
+    )
+    ids = DatasetArrays("id", A.NONE, DataType.FLOAT, 1, data=np.arange(4, dtype=np.float32))
+    write_datasets(tmp_path / "i.nc", [rows, ids])
+    b = Batches(read_dataset_all(tmp_path / "i.nc"), batch_size=3, seed=1)
+    for batch in b:
+        x = batch["x"]
+        for r, example in enumerate(batch["id"][:, 0].long().tolist()):
+            got = x.indices[x.offsets[r] : x.offsets[r + 1]].tolist()
+            assert got == ([6, 7] if example in (0, 2, 3) else [5])
+            assert batch.examples[r] == example
+
+
+def read_dataset_all(path: Path):
+    from lamina.data.nc_read import open_datasets
+
+    return open_datasets(path)

@@ -12,6 +12,8 @@ from lamina.data.importers import (
     import_csv,
     import_movielens,
     read_movielens,
+    write_dsstne_text,
+    writer,
 )
 from lamina.data.split import split_text
 from lamina.errors import DataError, UsageError
@@ -244,6 +246,44 @@ def test_unsorted_large_input_grouped_like_a_dict(tmp_path: Path) -> None:
             expected[u].append(i)
     want = "".join(f"{u}\t{':'.join(map(str, expected[u]))}\n" for u in sorted(expected))
     assert out.read_text() == want
+
+
+@pytest.mark.parametrize("kind", ["none", "int", "float"])
+def test_writer_matches_a_plain_python_reference(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectorized byte writer (bare / integral values) and the float path, in small chunks."""
+    monkeypatch.setattr(writer, "_CHUNK_ELEMENTS", 7)  # many chunks, rows split across none
+    rng = np.random.default_rng(kind.__len__())
+    samples = np.array(["s0", "ünï", "x.y_z", "long" * 10, "9"])
+    features = np.array(["a", "bé", "12345678901234567890", "f_3"])
+    counts = np.array([3, 0, 5, 1, 12])
+    indptr = np.r_[0, np.cumsum(counts)]
+    codes = rng.integers(0, 4, indptr[-1])
+    values = {
+        "none": None,
+        "int": rng.integers(-(10**12), 10**12, indptr[-1]) // rng.integers(1, 10**9, indptr[-1]),
+        "float": rng.normal(size=indptr[-1]).round(3),
+    }[kind]
+    out = tmp_path / "out.txt"
+    rows, nnz = write_dsstne_text(
+        out,
+        sample_labels=samples,
+        indptr=indptr,
+        feature_labels=features,
+        feature_codes=codes,
+        values=values,
+    )
+    lines = []
+    for r in range(5):
+        elems = [str(features[c]) for c in codes[indptr[r] : indptr[r + 1]]]
+        if values is not None:
+            vals = values[indptr[r] : indptr[r + 1]].tolist()
+            elems = [f"{e},{v!r}" for e, v in zip(elems, vals, strict=True)]
+        if elems:
+            lines.append(f"{samples[r]}\t{':'.join(elems)}\n")
+    assert out.read_text(encoding="utf-8") == "".join(lines)
+    assert (rows, nnz) == (4, 21)
 
 
 # --- the real data, read in place -----------------------------------------------------------

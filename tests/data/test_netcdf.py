@@ -127,3 +127,13 @@ def test_failed_write_leaves_old_file(tmp_path: Path):
         write_datasets(path, [broken])
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.nc"]
+
+
+def test_dataset_file_pickles_without_its_handle(tmp_path: Path):
+    import pickle
+
+    write_datasets(tmp_path / "p.nc", [sparse("s", [[1, 2], [3]])])
+    ds = read_dataset(tmp_path / "p.nc")
+    before = ds.read_sparse(0, 2)
+    again = pickle.loads(pickle.dumps(ds))
+    assert again.read_sparse(0, 2).indices.tolist() == before.indices.tolist() == [1, 2, 3]

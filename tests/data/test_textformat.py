@@ -174,6 +174,7 @@ def test_unreadable_inputs(tmp_path: Path):
         )
     with pytest.raises(DataError, match=r"nope.txt: cannot read input file"):
         list(read_chunks(tmp_path / "nope.txt"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty_dir"]
 
 
 def test_directory_input_is_sorted_and_non_recursive(tmp_path: Path):

@@ -295,3 +295,19 @@ def test_evaluate_rejects_misaligned_files(tmp_path: Path) -> None:
         evaluate(world.network, train_path=tr, heldout_path=few)
     with pytest.raises(Exception, match=r"must be one of \[popularity\]"):
         evaluate(world.network, train_path=tr, heldout_path=few, baselines=["ease"])
+
+
+def test_layer_defaults_without_an_output_named_output() -> None:
+    from lamina.config import load_config
+    from lamina.predict.inputs import input_layer_for, scoring_layer
+
+    def config(outputs: list[str]) -> Any:
+        layers = [{"Name": "In", "Kind": "Input", "N": 8, "DataSet": "ratings"}]
+        layers += [{"Name": n, "Kind": "Output", "N": 8, "Source": "In"} for n in outputs]
+        return load_config({"Version": 0.8, "Layers": layers})
+
+    assert scoring_layer(config(["Scores"])).name == "Scores"
+    assert input_layer_for(config(["Scores"]), "ratings").name == "In"  # exact DataSet name
+    with pytest.raises(UsageError, match=r"2 Output layers \['A', 'B'\]: choose one with --layer"):
+        scoring_layer(config(["A", "B"]))
+    assert scoring_layer(config(["A", "B"]), "B").name == "B"

@@ -4,6 +4,7 @@ DSSTNE updates (numpy) where the maths is pinned."""
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,18 @@ def write_sparse(path: Path, name: str, rows: list[np.ndarray], *, values: bool 
     dtype = DataType.FLOAT if values else DataType.UINT
     write_datasets(
         path,
-        [DatasetArrays(name, attrs, dtype, WIDTH, sparse_start=start, sparse_end=start + counts,
-                       sparse_index=index, sparse_data=data)],
+        [
+            DatasetArrays(
+                name,
+                attrs,
+                dtype,
+                WIDTH,
+                sparse_start=start,
+                sparse_end=start + counts,
+                sparse_index=index,
+                sparse_data=data,
+            )
+        ],
     )
     return path
 
@@ -48,7 +59,11 @@ def write_sparse(path: Path, name: str, rows: list[np.ndarray], *, values: bool 
 def write_dense(path: Path, name: str, data: np.ndarray) -> Path:
     write_datasets(
         path,
-        [DatasetArrays(name, A.NONE, DataType.FLOAT, data.shape[1], data=data.astype(np.float32).ravel())],
+        [
+            DatasetArrays(
+                name, A.NONE, DataType.FLOAT, data.shape[1], data=data.astype(np.float32).ravel()
+            )
+        ],
     )
     return path
 
@@ -60,14 +75,24 @@ def autoencoder(**top: Any) -> dict[str, Any]:
         "ShuffleIndices": True,
         "SparsenessPenalty": {"p": 0.5, "beta": 2.0},
         "Denoising": {"p": 0.2},
-        "ScaledMarginalCrossEntropy": {"oneTarget": 1.0, "zeroTarget": 0.0, "oneScale": 1.0,
-                                       "zeroScale": 1.0},
+        "ScaledMarginalCrossEntropy": {
+            "oneTarget": 1.0,
+            "zeroTarget": 0.0,
+            "oneScale": 1.0,
+            "zeroScale": 1.0,
+        },
         "ErrorFunction": "ScaledMarginalCrossEntropy",
         "Layers": [
             {"Name": "Input", "Kind": "Input", "N": "auto", "DataSet": "gl_input", "Sparse": True},
             {"Name": "Hidden", "Kind": "Hidden", "N": 16, "Activation": "Sigmoid", "Sparse": True},
-            {"Name": "Output", "Kind": "Output", "N": "auto", "DataSet": "gl_output",
-             "Activation": "Sigmoid", "Sparse": True},
+            {
+                "Name": "Output",
+                "Kind": "Output",
+                "N": "auto",
+                "DataSet": "gl_output",
+                "Activation": "Sigmoid",
+                "Sparse": True,
+            },
         ],
     }
     cfg.update(top)
@@ -83,7 +108,7 @@ def ae_data(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def quiet(**kwargs: Any) -> TrainOptions:
-    return TrainOptions(tensorboard=False, **kwargs)
+    return TrainOptions(tensorboard=False, threads=1, **kwargs)
 
 
 def test_autoencoder_training_loss_decreases(tmp_path: Path, ae_data: tuple[Path, Path]) -> None:
@@ -93,11 +118,13 @@ def test_autoencoder_training_loss_decreases(tmp_path: Path, ae_data: tuple[Path
         inputs=ae_data[0],
         outputs=ae_data[1],
         network_path=tmp_path / "gl.nc",
-        options=TrainOptions(epochs=6, batch=32, alpha=0.5, log=lines.append, logdir=tmp_path / "tb"),
+        options=TrainOptions(
+            epochs=6, batch=32, alpha=0.5, log=lines.append, logdir=tmp_path / "tb", threads=1
+        ),
     )
     errors = [r.training_error for r in result.history]
     assert len(errors) == 6 and errors[-1] < 0.6 * errors[0]
-    assert all(b < a for a, b in zip(errors[1:], errors[2:]))  # steady decrease after epoch 1
+    assert all(b < a for a, b in itertools.pairwise(errors[1:]))  # steady decrease after epoch 1
     nf = load_network(tmp_path / "gl.nc")
     assert nf.training is not None and nf.training.epoch == 6
     assert nf.training.metrics["training_error"] == pytest.approx(errors)
@@ -112,8 +139,13 @@ def test_sparse_targets_are_never_densified(
         raise AssertionError("a sparse batch was densified")
 
     monkeypatch.setattr(SparseBatch, "to_dense", refuse)
-    result = train(autoencoder(), inputs=ae_data[0], outputs=ae_data[1],
-                   network_path=tmp_path / "gl.nc", options=quiet(epochs=1, batch=50))
+    result = train(
+        autoencoder(),
+        inputs=ae_data[0],
+        outputs=ae_data[1],
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=1, batch=50),
+    )
     assert np.isfinite(result.history[0].training_error)
 
 
@@ -145,10 +177,16 @@ def test_every_error_function_trains_one_epoch(
     cfg = autoencoder(ErrorFunction=error_function, DeltaBoost={"one": 2.0, "zero": 0.5})
     cfg["Layers"][2]["Activation"] = activation
     config = load_config(cfg)
-    before = build_network(config, {"gl_input": (WIDTH,), "gl_output": (8 if target == "dense" else WIDTH,)},
-                           seed=5)
-    result = train(config, inputs=inp, outputs=out, network_path=tmp_path / "n.nc",
-                   options=quiet(epochs=1, batch=64, seed=5))
+    before = build_network(
+        config, {"gl_input": (WIDTH,), "gl_output": (8 if target == "dense" else WIDTH,)}, seed=5
+    )
+    result = train(
+        config,
+        inputs=inp,
+        outputs=out,
+        network_path=tmp_path / "n.nc",
+        options=quiet(epochs=1, batch=64, seed=5),
+    )
     assert np.isfinite(result.history[0].training_error) and result.history[0].training_error > 0
     after = load_network(tmp_path / "n.nc").weight("Hidden", "Output").weights
     assert not np.allclose(after, before.connections[1].weight.detach().numpy())
@@ -161,18 +199,27 @@ def test_optimizers_train_and_store_their_state(
     tmp_path: Path, ae_data: tuple[Path, Path], optimizer: str
 ) -> None:
     alpha = {"sgd": 0.5, "momentum": 0.2, "nesterov": 0.2}.get(optimizer, 0.01)
-    result = train(autoencoder(), inputs=ae_data[0], outputs=ae_data[1],
-                   network_path=tmp_path / "gl.nc",
-                   options=quiet(epochs=3, batch=32, alpha=alpha, mu=0.9, mu1=0.999,
-                                 optimizer=optimizer))
+    result = train(
+        autoencoder(),
+        inputs=ae_data[0],
+        outputs=ae_data[1],
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=3, batch=32, alpha=alpha, mu=0.9, mu1=0.999, optimizer=optimizer),
+    )
     errors = [r.training_error for r in result.history]
     assert np.all(np.isfinite(errors)) and errors[-1] < errors[0]
     state = load_network(tmp_path / "gl.nc").training
     assert state is not None and state.optimizer.lower() == optimizer
     keys = {name.rsplit(".", 1)[-1] for name in state.optimizer_state if name.startswith("opt.")}
-    expected = {"sgd": set(), "momentum": {"velocity"}, "nesterov": {"velocity"},
-                "adagrad": {"sum_sq"}, "rmsprop": {"mean_sq"},
-                "adadelta": {"mean_sq_grad", "mean_sq_delta"}, "adam": {"exp_avg", "exp_avg_sq", "step"}}
+    expected = {
+        "sgd": set(),
+        "momentum": {"velocity"},
+        "nesterov": {"velocity"},
+        "adagrad": {"sum_sq"},
+        "rmsprop": {"mean_sq"},
+        "adadelta": {"mean_sq_grad", "mean_sq_delta"},
+        "adam": {"exp_avg", "exp_avg_sq", "step"},
+    }
     assert keys == expected[optimizer]
 
 
@@ -180,8 +227,14 @@ def test_optimizers_train_and_store_their_state(
 
 
 def _sgd_reference(
-    x: np.ndarray, t: np.ndarray, params: list[np.ndarray], *, alpha: float, lam: float,
-    lam1: float, penalty: tuple[float, float] | None,
+    x: np.ndarray,
+    t: np.ndarray,
+    params: list[np.ndarray],
+    *,
+    alpha: float,
+    lam: float,
+    lam1: float,
+    penalty: tuple[float, float] | None,
 ) -> tuple[list[np.ndarray], float, float]:
     w1, b1, w2, b2 = (p.astype(np.float64) for p in params)
     batch = x.shape[0]
@@ -204,7 +257,9 @@ def _sgd_reference(
 
 
 @pytest.mark.parametrize("penalty", [None, (0.2, 0.5)])
-def test_one_sgd_step_matches_dsstne_update(tmp_path: Path, penalty: tuple[float, float] | None) -> None:
+def test_one_sgd_step_matches_dsstne_update(
+    tmp_path: Path, penalty: tuple[float, float] | None
+) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(4, 2)).astype(np.float32)
     t = rng.normal(size=(4, 2)).astype(np.float32)
@@ -214,10 +269,22 @@ def test_one_sgd_step_matches_dsstne_update(tmp_path: Path, penalty: tuple[float
         "ErrorFunction": "L2",
         "Layers": [
             {"Name": "Input", "Kind": "Input", "N": 2, "DataSet": "x"},
-            {"Name": "Hidden", "Kind": "Hidden", "N": 2, "Activation": "Sigmoid",
-             "Sparse": penalty is not None, "WeightInit": {"Scheme": "Gaussian", "Scale": 0.8, "Bias": 0.1}},
-            {"Name": "Output", "Kind": "Output", "N": 2, "DataSet": "y", "Activation": "Linear",
-             "WeightInit": {"Scheme": "Gaussian", "Scale": 0.8, "Bias": -0.2}},
+            {
+                "Name": "Hidden",
+                "Kind": "Hidden",
+                "N": 2,
+                "Activation": "Sigmoid",
+                "Sparse": penalty is not None,
+                "WeightInit": {"Scheme": "Gaussian", "Scale": 0.8, "Bias": 0.1},
+            },
+            {
+                "Name": "Output",
+                "Kind": "Output",
+                "N": 2,
+                "DataSet": "y",
+                "Activation": "Linear",
+                "WeightInit": {"Scheme": "Gaussian", "Scale": 0.8, "Bias": -0.2},
+            },
         ],
     }
     if penalty is not None:
@@ -225,15 +292,24 @@ def test_one_sgd_step_matches_dsstne_update(tmp_path: Path, penalty: tuple[float
     config = load_config(copy.deepcopy(cfg))
     net = build_network(config, {"x": (2,), "y": (2,)}, seed=11)
     params = [p.detach().numpy().copy() for c in net.connections for p in (c.weight, c.bias)]
-    expected, error, reg = _sgd_reference(x, t, params, alpha=0.1, lam=0.01, lam1=0.003, penalty=penalty)
+    expected, error, reg = _sgd_reference(
+        x, t, params, alpha=0.1, lam=0.01, lam1=0.003, penalty=penalty
+    )
 
-    result = train(config, inputs=write_dense(tmp_path / "x.nc", "x", x),
-                   outputs=write_dense(tmp_path / "y.nc", "y", t), network_path=tmp_path / "n.nc",
-                   options=quiet(epochs=1, batch=4, alpha=0.1, lambda_l2=0.01, lambda_l1=0.003, seed=11))
+    result = train(
+        config,
+        inputs=write_dense(tmp_path / "x.nc", "x", x),
+        outputs=write_dense(tmp_path / "y.nc", "y", t),
+        network_path=tmp_path / "n.nc",
+        options=quiet(epochs=1, batch=4, alpha=0.1, lambda_l2=0.01, lambda_l1=0.003, seed=11),
+    )
     nf = load_network(tmp_path / "n.nc")
-    got = [a for pair in (("Input", "Hidden"), ("Hidden", "Output"))
-           for a in (nf.weight(*pair).weights, nf.weight(*pair).bias)]
-    for g, e in zip(got, expected):
+    got = [
+        a
+        for pair in (("Input", "Hidden"), ("Hidden", "Output"))
+        for a in (nf.weight(*pair).weights, nf.weight(*pair).bias)
+    ]
+    for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
     report = result.history[0]
     assert report.training_error == pytest.approx(error / 4, rel=1e-5)
@@ -247,8 +323,13 @@ def test_on_epoch_end_can_stop_early(tmp_path: Path, ae_data: tuple[Path, Path])
         seen.append(report)
         return report.epoch == 2
 
-    result = train(autoencoder(), inputs=ae_data[0], outputs=ae_data[1], network_path=tmp_path / "gl.nc",
-                   options=quiet(epochs=10, batch=64, on_epoch_end=callback))
+    result = train(
+        autoencoder(),
+        inputs=ae_data[0],
+        outputs=ae_data[1],
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=10, batch=64, on_epoch_end=callback),
+    )
     assert [r.epoch for r in seen] == [1, 2] and result.stopped_early
     assert result.epochs_completed == 2
     assert load_network(tmp_path / "gl.nc").training.epoch == 2  # type: ignore[union-attr]
@@ -258,8 +339,13 @@ def test_validation_split_reports_loss_and_ranking_metrics(tmp_path: Path) -> No
     full = sparse_rows(seed=1, extra=3)  # 8 items per example; the input sees the first 5
     inp = write_sparse(tmp_path / "in.nc", "gl_input", [r[:5] for r in full])
     out = write_sparse(tmp_path / "out.nc", "gl_output", full)
-    result = train(autoencoder(), inputs=inp, outputs=out, network_path=tmp_path / "gl.nc",
-                   options=quiet(epochs=3, batch=32, alpha=0.5, validation_fraction=0.25))
+    result = train(
+        autoencoder(),
+        inputs=inp,
+        outputs=out,
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=3, batch=32, alpha=0.5, validation_fraction=0.25),
+    )
     first, last = result.history[0], result.history[-1]
     assert first.validation_error is not None and last.validation_error < first.validation_error
     assert set(last.metrics) == {"recall@20", "ndcg@10"}
@@ -269,20 +355,39 @@ def test_validation_split_reports_loss_and_ranking_metrics(tmp_path: Path) -> No
 
 
 def test_training_parameters_fill_unset_options(tmp_path: Path, ae_data: tuple[Path, Path]) -> None:
-    cfg = autoencoder(TrainingParameters={"Epochs": 2, "Alpha": 0.3, "Optimizer": "Momentum",
-                                          "Batch": 50, "Mu": 0.8})
-    result = train(cfg, inputs=ae_data[0], outputs=ae_data[1], network_path=tmp_path / "gl.nc",
-                   options=quiet(epochs=3, mu=0.7))
+    cfg = autoencoder(
+        TrainingParameters={
+            "Epochs": 2,
+            "Alpha": 0.3,
+            "Optimizer": "Momentum",
+            "Batch": 50,
+            "Mu": 0.8,
+        }
+    )
+    result = train(
+        cfg,
+        inputs=ae_data[0],
+        outputs=ae_data[1],
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=3, mu=0.7),
+    )
     h = result.hyperparameters
     assert (h.epochs, h.alpha, h.optimizer.name, h.batch, h.mu) == (3, 0.3, "MOMENTUM", 50, 0.7)
     assert (h.lambda_l2, h.checkpoint_interval) == (0.0001, 10)  # DSSTNE's train defaults
     assert result.epochs_completed == 3
 
 
-def test_weight_norm_is_applied_after_every_step(tmp_path: Path, ae_data: tuple[Path, Path]) -> None:
+def test_weight_norm_is_applied_after_every_step(
+    tmp_path: Path, ae_data: tuple[Path, Path]
+) -> None:
     cfg = autoencoder()
     cfg["Layers"][1]["WeightNorm"] = 0.05
-    train(cfg, inputs=ae_data[0], outputs=ae_data[1], network_path=tmp_path / "gl.nc",
-          options=quiet(epochs=1, batch=32, alpha=1.0))
+    train(
+        cfg,
+        inputs=ae_data[0],
+        outputs=ae_data[1],
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=1, batch=32, alpha=1.0),
+    )
     w = load_network(tmp_path / "gl.nc").weight("Input", "Hidden").weights
     assert w is not None and np.linalg.norm(w, axis=0).max() <= 0.05 * (1 + 1e-5)

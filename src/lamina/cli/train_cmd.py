@@ -1,7 +1,8 @@
 """``lamina train``: DSSTNE's ``train`` command line, plus resume, validation and optimizer choice.
 
 DSSTNE's single-dash multi-letter flags (``-alpha``, ``-lambda``, ...) work as in its ``train``.
-Hyper-parameter precedence: an explicit flag > the config's ``TrainingParameters`` > DSSTNE's default.
+Hyper-parameter precedence: an explicit flag > the config's ``TrainingParameters`` > DSSTNE's
+default.
 """
 
 from __future__ import annotations
@@ -35,40 +36,85 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option("-c", "config_path", type=_EXISTING_FILE, help="Network config (JSON).")
-@click.option("-i", "input_path", required=True, type=_EXISTING_FILE, help="Input dataset(s) (netCDF).")
-@click.option("-o", "output_path", required=True, type=_EXISTING_FILE, help="Target dataset(s) (netCDF).")
-@click.option("-n", "network_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Network file to write; must not exist unless --resume or --overwrite.")
+@click.option(
+    "-i", "input_path", required=True, type=_EXISTING_FILE, help="Input dataset(s) (netCDF)."
+)
+@click.option(
+    "-o", "output_path", required=True, type=_EXISTING_FILE, help="Target dataset(s) (netCDF)."
+)
+@click.option(
+    "-n",
+    "network_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Network file to write; must not exist unless --resume or --overwrite.",
+)
 @click.option("-b", "batch", type=click.IntRange(min=1), help="Minibatch size.  [default: 1024]")
 @click.option("-e", "epochs", type=click.IntRange(min=0), help="Total epochs.  [default: 40]")
-@click.option("-alpha", "alpha", type=click.FloatRange(min=0), help="Learning rate.  [default: 0.025]")
-@click.option("-lambda", "lambda_l2", type=click.FloatRange(min=0),
-              help="L2 weight decay.  [default: 0.0001]")
-@click.option("-lambda1", "lambda_l1", type=click.FloatRange(min=0),
-              help="L1 weight decay.  [default: 0]")
-@click.option("-mu", "mu", type=click.FloatRange(min=0), help="Momentum / decay rate.  [default: 0.5]")
-@click.option("-mu1", "mu1", type=click.FloatRange(min=0),
-              help="Second-moment decay (Adam).  [default: 0]")
-@click.option("--optimizer", type=click.Choice(
-    ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"], case_sensitive=False),
-    help="Optimizer.  [default: sgd, as DSSTNE's train]")
-@click.option("--checkpoint-interval", type=click.IntRange(min=0),
-              help="Epochs between checkpoints <network><epoch>.nc; 0 = none.  [default: 10]")
+@click.option(
+    "-alpha", "alpha", type=click.FloatRange(min=0), help="Learning rate.  [default: 0.025]"
+)
+@click.option(
+    "-lambda", "lambda_l2", type=click.FloatRange(min=0), help="L2 weight decay.  [default: 0.0001]"
+)
+@click.option(
+    "-lambda1", "lambda_l1", type=click.FloatRange(min=0), help="L1 weight decay.  [default: 0]"
+)
+@click.option(
+    "-mu", "mu", type=click.FloatRange(min=0), help="Momentum / decay rate.  [default: 0.5]"
+)
+@click.option(
+    "-mu1", "mu1", type=click.FloatRange(min=0), help="Second-moment decay (Adam).  [default: 0]"
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(
+        ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"],
+        case_sensitive=False,
+    ),
+    help="Optimizer.  [default: sgd, as DSSTNE's train]",
+)
+@click.option(
+    "--checkpoint-interval",
+    type=click.IntRange(min=0),
+    help="Epochs between checkpoints <network><epoch>.nc; 0 = none.  [default: 10]",
+)
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing network file.")
-@click.option("--validation", "validation", multiple=True, type=_EXISTING_FILE,
-              help="Validation dataset file(s) (repeat for separate input/target files).")
-@click.option("--validation-fraction", type=click.FloatRange(min=0, max=1, min_open=True,
-              max_open=True), help="Hold out this fraction of the training examples.")
-@click.option("--seed", type=int, default=12134, show_default=True,
-              help="Seed of initialization, shuffling, denoising, dropout.")
+@click.option(
+    "--validation",
+    "validation",
+    multiple=True,
+    type=_EXISTING_FILE,
+    help="Validation dataset file(s) (repeat for separate input/target files).",
+)
+@click.option(
+    "--validation-fraction",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    help="Hold out this fraction of the training examples.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=12134,
+    show_default=True,
+    help="Seed of initialization, shuffling, denoising, dropout.",
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
 @click.option("--no-brake", is_flag=True, help="Disable DSSTNE's divergence brake.")
-@click.option("--feature-index", "feature_index", multiple=True, metavar="NAME=PATH",
-              help="Index file to checksum into the network file (repeatable).")
-@click.option("--logdir", type=click.Path(file_okay=False, path_type=Path),
-              help="TensorBoard folder.  [default: <network>.runs]")
+@click.option(
+    "--feature-index",
+    "feature_index",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Index file to checksum into the network file (repeatable).",
+)
+@click.option(
+    "--logdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="TensorBoard folder.  [default: <network>.runs]",
+)
 @click.option("--no-tensorboard", is_flag=True, help="Write no TensorBoard events.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def train(

@@ -1,1 +1,14 @@
-"""Data: DSSTNE's text format, index files, netCDF-4 dataset files, importers and training batches."""
+"""Data: DSSTNE's text format, index files, netCDF-4 dataset files, importers and training batches.
+
+Modules (import the one you need; this package imports nothing heavy):
+
+* ``textformat`` — ``read_chunks``: the ``sample<TAB>feature[,value]:...`` text format, parsed in
+  chunks with numpy.
+* ``index`` — ``load_index`` / ``write_index``: ``label<TAB>index`` files.
+* ``generate`` — ``generate_netcdf``: text -> dataset file + indices (``lamina generate-netcdf``).
+* ``nc_write`` — ``DatasetArrays``, ``write_datasets``: DSSTNE's netCDF layout, written atomically.
+* ``nc_read`` — ``open_datasets`` / ``read_dataset`` -> ``DatasetFile`` (rows read lazily).
+* ``batches`` — ``Batches``: shuffled minibatches of aligned datasets (``batch.SparseBatch``).
+* ``info`` — ``dataset_stats`` (``lamina data info``); ``schema`` — attribute bits, data types,
+  width rounding; ``labels`` — label factorisation and stable feature hashing.
+"""

@@ -159,19 +159,19 @@ class _LabelTable:
         """(len(labels),) int64 indices; -1 for labels unknown to a fixed table."""
         if self.hash_bits is not None:
             return hash_labels(labels, self.hash_bits)
-        get, out = self.mapping.get, np.empty(len(labels), dtype=np.int64)
-        for i, label in enumerate(labels):
-            index = get(label)
-            if index is None:
+        found: list[int | None] = list(map(self.mapping.get, labels))
+        if None in found:
+            for i, label in enumerate(labels):
+                if found[i] is not None:
+                    continue
                 if self.grow:
-                    index = self.mapping[label] = self.next
+                    found[i] = self.mapping[label] = self.next
                     self.next += 1
                     self.added += 1
                 else:
                     self.unknown.add(label)
-                    index = -1
-            out[i] = index
-        return out
+                    found[i] = -1
+        return np.array(found, dtype=np.int64)
 
 
 def generate_netcdf(

@@ -104,12 +104,20 @@ def write_index_to(
     tmp: Path, mapping: Mapping[str, int], *, name: str | os.PathLike[str] | None = None
 ) -> None:
     """Write an index to ``tmp`` directly (the caller renames it; see ``lamina.atomic``)."""
-    for label in mapping:
-        if not label or "\t" in label or "\n" in label or "\r" in label:
-            raise DataError(
-                f"{name or tmp}: cannot write index label {label!r}: expected a non-empty label "
-                "without TAB or newline"
-            )
     items = sorted(mapping.items(), key=lambda kv: kv[1])
+    text = "".join([f"{label}\t{index}\n" for label, index in items])
+    # one C-speed check of all labels: exactly one TAB and one newline per line, no CR, none empty
+    if (
+        text.count("\t") != len(items)
+        or text.count("\n") != len(items)
+        or "\r" in text
+        or text.startswith("\t")
+        or "\n\t" in text
+    ):
+        bad = next(k for k in mapping if not k or any(c in k for c in "\t\n\r"))
+        raise DataError(
+            f"{name or tmp}: cannot write index label {bad!r}: expected a non-empty label "
+            "without TAB or newline"
+        )
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        out.write("".join(f"{label}\t{index}\n" for label, index in items))
+        out.write(text)

@@ -119,6 +119,9 @@ class DatasetFile:
             self._pid = os.getpid()
         return self._nc.variables[f"{name}{self.number}"]
 
+    def __getstate__(self) -> dict[str, Any]:  # picklable (Ray, DataLoader workers): no handle
+        return {**self.__dict__, "_nc": None, "_pid": -1}
+
     def close(self) -> None:
         """Close the file handle (it is reopened on the next read)."""
         if self._nc is not None and self._pid == os.getpid():

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina.data.importers.writer import write_dsstne_text
 from lamina.errors import UsageError
 
 __all__ = ["SyntheticData", "synthesize", "write_synthetic"]
@@ -331,6 +330,8 @@ def write_synthetic(data: SyntheticData, path: str | os.PathLike[str]) -> tuple[
     Returns:
         ``(rows written, elements written)``.
     """
+    from lamina.data.importers.writer import write_dsstne_text  # pulls in pandas: only when writing
+
     return write_dsstne_text(
         path,
         sample_labels=np.arange(data.n_samples).astype(str),

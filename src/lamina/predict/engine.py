@@ -24,7 +24,9 @@ from lamina.errors import NotSupportedError, UsageError, did_you_mean
 from lamina.predict.loading import LoadedModel
 from lamina.predict.recs import Csr
 
-__all__ = ["LayerBatch", "progress_bar", "run_layers"]
+__all__ = ["LayerBatch", "progress_bar", "run_layers", "show_progress"]
+
+PROGRESS_ROWS = 10_000  # progress=None shows a bar from this many rows on, on a terminal
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,13 @@ class _NoBar:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def show_progress(progress: bool | None, rows: int) -> bool:
+    """Resolve a ``progress`` option: None = on for ``PROGRESS_ROWS`` rows or more on a terminal."""
+    if progress is not None:
+        return progress
+    return rows >= PROGRESS_ROWS and sys.stderr.isatty()
 
 
 def progress_bar(total: int, *, enabled: bool, unit: str = "row") -> Any:

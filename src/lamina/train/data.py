@@ -63,14 +63,18 @@ class Column:
         """The examples ``ids`` (in that order) as a new column."""
         if self.offsets is None:
             assert self.dense is not None
-            return Column(self.name, self.dims, None, None, None, self.dense[ids], _sub(self.weights, ids))
+            return Column(
+                self.name, self.dims, None, None, None, self.dense[ids], _sub(self.weights, ids)
+            )
         offsets, take = _gather(self.offsets, ids)
         assert self.indices is not None
         values = None if self.values is None else self.values[take]
-        return Column(self.name, self.dims, offsets, self.indices[take], values, None, _sub(self.weights, ids))
+        return Column(
+            self.name, self.dims, offsets, self.indices[take], values, None, _sub(self.weights, ids)
+        )
 
     def batch(self, ids: np.ndarray, device: torch.device) -> SparseBatch | torch.Tensor:
-        """Examples ``ids`` as a ``SparseBatch`` (sparse) or a (B, stride) float32 tensor (dense)."""
+        """Examples ``ids`` as a ``SparseBatch`` (sparse) or a (B, stride) float32 tensor."""
         if self.offsets is None:
             assert self.dense is not None
             return torch.from_numpy(self.dense[ids]).to(device)
@@ -166,9 +170,9 @@ def minibatches(order: np.ndarray, batch: int, *, start: int = 0) -> Iterator[np
 
 
 def _read_column(ds: DatasetFile) -> Column:
-    dims = (ds.width,) if ds.height == 1 and ds.length == 1 else (ds.width, ds.height, ds.length)
-    if ds.height > 1 and ds.length == 1:
-        dims = (ds.width, ds.height)
+    dims: tuple[int, ...] = (ds.width, ds.height, ds.length)
+    if ds.length == 1:
+        dims = (ds.width,) if ds.height == 1 else (ds.width, ds.height)
     rows = ds.example_rows(0, ds.examples)
     weights = ds.read_weights(0, ds.examples)
     if ds.is_sparse:

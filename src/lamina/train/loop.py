@@ -3,8 +3,8 @@ resume (optimizer, brake, learning-rate schedule, RNG).
 
 Per minibatch: forward in training mode (dropout; denoised sparse inputs) -> error summed over the
 minibatch -> divergence brake -> backward of ``loss_sum / B + sparseness penalties`` (DSSTNE's 1/B
-gradient scale; shared weights' gradients divided by their sharing count, as DSSTNE does) -> optimizer
-step (L2/L1 decay of weight matrices inside it, biases never decayed) -> ``WeightNorm``.
+gradient scale; shared weights' gradients divided by their sharing count, as DSSTNE does) ->
+optimizer step (L2/L1 decay of weight matrices inside it, biases never decayed) -> ``WeightNorm``.
 """
 
 from __future__ import annotations
@@ -88,13 +88,25 @@ class Stepper:
         )
         self.schedule = AlphaSchedule(alpha=hyper.alpha, decay=hyper.decay)
         self.brake = DivergenceBrake(enabled=brake)
-        self.denoise = DenoisingMask(p=config.denoising.p, seed=seed) if config.denoising.p else None
+        self.denoise = (
+            DenoisingMask(p=config.denoising.p, seed=seed) if config.denoising.p else None
+        )
         self.penalized = penalized_layers(config)
-        self.inputs = [(lay.name, lay.dataset, lay.sparse) for lay in config.layers if lay.kind == LayerKind.INPUT]
+        self.inputs = [
+            (lay.name, lay.dataset, lay.sparse)
+            for lay in config.layers
+            if lay.kind == LayerKind.INPUT
+        ]
         self.outputs = [lay for lay in config.layers if lay.kind == LayerKind.OUTPUT]
-        self.datasets = sorted({str(d) for _, d, _ in self.inputs} | {str(o.dataset) for o in self.outputs})
+        self.datasets = sorted(
+            {str(d) for _, d, _ in self.inputs} | {str(o.dataset) for o in self.outputs}
+        )
         self.delta_norms = {lay.name: lay.delta_norm for lay in config.layers if lay.delta_norm > 0}
-        self.sharing = [(c.weight, c.sharing_count) for c in network.connections if c.sharing_count > 1 and not c.shared]
+        self.sharing = [
+            (c.weight, c.sharing_count)
+            for c in network.connections
+            if c.sharing_count > 1 and not c.shared
+        ]
         boost = config.delta_boost
         self.boosted = (boost.one, boost.zero) != (1.0, 1.0)
 
@@ -110,7 +122,12 @@ class Stepper:
         inputs: dict[str, SparseBatch | torch.Tensor] = {}
         for name, dataset, sparse in self.inputs:
             x = batch[str(dataset)]
-            if self.denoise is not None and epoch is not None and sparse and isinstance(x, SparseBatch):
+            if (
+                self.denoise is not None
+                and epoch is not None
+                and sparse
+                and isinstance(x, SparseBatch)
+            ):
                 x = self.denoise.apply(x, epoch=epoch, example_ids=torch.from_numpy(ids))
             inputs[name] = x
         out = self.network(inputs)
@@ -143,7 +160,9 @@ class Stepper:
         objective = loss / len(ids)
         for name, (p, beta) in self.penalized.items():
             objective = objective + sparseness_penalty(out.activations[name], p=p, beta=beta)
-        regularization = regularization_error(self.weights, self.hyper.lambda_l2, self.hyper.lambda_l1)
+        regularization = regularization_error(
+            self.weights, self.hyper.lambda_l2, self.hyper.lambda_l1
+        )
         error = float(reported)
         decision = self.brake.observe(error)
         if decision.skip_update:

@@ -82,14 +82,16 @@ class DsstneOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.to_dense() if p.grad.is_sparse else p.grad
-                if group["lambda_l2"] or group["lambda_l1"]:
-                    g = g + group["lambda_l2"] * p + group["lambda_l1"] * torch.sign(p)
-                self._update(p, g, self.state[p], group)
+            self._step_group([p for p in group["params"] if p.grad is not None], group)
         return loss
+
+    def _step_group(self, params: list[torch.Tensor], group: dict[str, Any]) -> None:
+        """Update ``params`` (all with a gradient) of ``group``; one parameter at a time here."""
+        for p in params:
+            g = p.grad.to_dense() if p.grad.is_sparse else p.grad  # type: ignore[union-attr]
+            if group["lambda_l2"] or group["lambda_l1"]:
+                g = g + group["lambda_l2"] * p + group["lambda_l1"] * torch.sign(p)
+            self._update(p, g, self.state[p], group)
 
     def _update(
         self, p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
@@ -175,12 +177,59 @@ class AdaDelta(DsstneOptimizer):
 
 class Adam(DsstneOptimizer):
     """Adam with beta1 = ``mu``, beta2 = ``mu1``, eps 1e-8 outside the sqrt; ``t_offset`` (group
-    key, default 0) shifts the bias-correction step (1 = DSSTNE's t = 2 on the first step)."""
+    key, default 0) shifts the bias-correction step (1 = DSSTNE's t = 2 on the first step).
+
+    Without L1 decay (``lambda_l1 == 0``, DSSTNE's usual case) and with dense gradients, every
+    parameter of a group is updated by PyTorch's fused Adam kernel (``torch.optim.Adam(fused=True)``,
+    coupled L2 ``weight_decay = lambda_l2``): one pass over parameter, gradient and both moments
+    instead of about ten. With ``t_offset == 0`` the result is ``torch.optim.Adam(fused=True)``'s,
+    bit for bit; the slow path agrees to rounding (``lerp`` vs ``mul + add``).
+    """
 
     mode = Optimizer.ADAM
 
     def __init__(self, params: Iterable[Any], *, t_offset: int = 0, **hyper: float) -> None:
         super().__init__(params, t_offset=t_offset, **hyper)  # type: ignore[arg-type]
+
+    def _step_group(self, params: list[torch.Tensor], group: dict[str, Any]) -> None:
+        fusable: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        rest = []
+        for p in params:
+            grad = p.grad
+            ok = not group["lambda_l1"] and grad is not None and grad.layout == torch.strided
+            if ok and p.dtype.is_floating_point and p.device.type in ("cpu", "cuda"):
+                fusable.setdefault((p.device, p.dtype), []).append(p)
+            else:
+                rest.append(p)
+        for same in fusable.values():
+            self._fused_update(same, group)
+        super()._step_group(rest, group)
+
+    def _fused_update(self, params: list[torch.Tensor], group: dict[str, Any]) -> None:
+        """One ``torch._fused_adam_`` call over ``params`` (one device and dtype)."""
+        moments, steps = [], []
+        for p in params:
+            state = self.state[p]
+            m, s = self._buffer(state, "exp_avg", p), self._buffer(state, "exp_avg_sq", p)
+            moments.append((m, s))
+            state["step"] = int(state.get("step", 0)) + 1
+            t = state["step"] + int(group["t_offset"])
+            steps.append(torch.tensor(float(t), dtype=torch.float32, device=p.device))
+        torch._fused_adam_(
+            params,
+            [p.grad for p in params],  # type: ignore[misc]
+            [m for m, _ in moments],
+            [s for _, s in moments],
+            [],
+            steps,
+            lr=float(group["lr"]),
+            beta1=float(group["mu"]),
+            beta2=float(group["mu1"]),
+            weight_decay=float(group["lambda_l2"]),
+            eps=1e-8,
+            amsgrad=False,
+            maximize=False,
+        )
 
     def _update(self, p, g, state, group):  # type: ignore[no-untyped-def]
         mu, mu1 = group["mu"], group["mu1"]

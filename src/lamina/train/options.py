@@ -2,7 +2,8 @@
 :class:`TrainResult`) and how hyper-parameters are resolved (:func:`resolve_hyperparameters`).
 
 Precedence of every hyper-parameter: an explicit option (a command-line flag) > the value stored in
-the checkpoint being resumed > the config's ``TrainingParameters`` block > DSSTNE's ``train`` default.
+the checkpoint being resumed > the config's ``TrainingParameters`` block > DSSTNE's ``train``
+default.
 """
 
 from __future__ import annotations

@@ -47,7 +47,10 @@ class RankingAccumulator:
         ins = [lay for lay in cfg.layers if lay.kind == LayerKind.INPUT]
         if len(outs) != 1 or len(ins) != 1:
             return None
-        target, source = data.columns.get(str(outs[0].dataset)), data.columns.get(str(ins[0].dataset))
+        target, source = (
+            data.columns.get(str(outs[0].dataset)),
+            data.columns.get(str(ins[0].dataset)),
+        )
         if target is None or source is None or not (target.sparse and source.sparse):
             return None
         if target.stride != source.stride:

@@ -1,8 +1,9 @@
 """Where a resumed run continues from, and the housekeeping around network files.
 
 Candidates are the newest loadable checkpoint ``<network><epoch>.nc`` and the network file itself
-(written at the end of a run, or by Ctrl-C in the middle of an epoch). The one with the most progress
-``(epoch, examples into the next epoch)`` wins; files that fail to load are skipped and reported.
+(written at the end of a run, or by Ctrl-C in the middle of an epoch). The one with the most
+progress ``(epoch, examples into the next epoch)`` wins; files that fail to load are skipped
+and reported.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def find_resume_point(
 def remove_stale_temp_files(network_path: Path) -> list[Path]:
     """Delete temporary files a killed writer left beside ``network_path`` (``.<name>*.tmp``:
     the network file's and its checkpoints'). Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     folder = network_path.parent if str(network_path.parent) else Path(".")
     if not folder.is_dir():
         return removed

@@ -21,11 +21,11 @@ def default_logdir(network_path: Path) -> Path:
 
 
 class ScalarLog:
-    """A thin wrapper of ``torch.utils.tensorboard.SummaryWriter`` (a no-op when ``logdir`` is None).
+    """A thin wrapper of ``torch.utils.tensorboard.SummaryWriter`` (no-op when ``logdir`` is None).
 
     Args:
         logdir: event folder, or ``None`` to log nothing.
-        purge_step: global step (minibatches) from which earlier-written events are dropped (resume).
+        purge_step: global step (minibatches) from which old events are dropped (resume).
     """
 
     def __init__(self, logdir: Path | None, *, purge_step: int | None = None) -> None:

@@ -1,9 +1,9 @@
 """``train``: DSSTNE's training loop (``NNNetwork::Train`` driven by its ``train`` CLI), resumable.
 
-Per epoch: a seeded example order (``ShuffleIndices``), minibatch updates (:class:`Stepper`), DSSTNE's
-epoch line, optional validation, TensorBoard scalars, and a checkpoint ``<network><epoch>.nc`` every
-``checkpoint_interval`` epochs. Every network file holds the resume state, so ``resume=True``
-continues from the newest one (DSSTNE could not: its issue 43).
+Per epoch: a seeded example order (``ShuffleIndices``), minibatch updates (:class:`Stepper`),
+DSSTNE's epoch line, optional validation, TensorBoard scalars, and a checkpoint
+``<network><epoch>.nc`` every ``checkpoint_interval`` epochs. Every network file holds the resume
+state, so ``resume=True`` continues from the newest one (DSSTNE could not: its issue 43).
 
 Determinism: the example order, the denoising masks and torch's RNG (dropout) are re-seeded from
 ``(seed, epoch)`` at the start of every epoch, so resuming at an epoch boundary replays exactly what
@@ -167,7 +167,9 @@ class _Run:
         self.data.require([str(lay.dataset) for lay in cfg.layers if lay.dataset], where="DataSet")
         for lay in cfg.layers:
             if lay.kind in (LayerKind.INPUT, LayerKind.OUTPUT) and not lay.dataset:
-                raise ConfigError(f"layer {lay.name!r}: an {lay.kind.name.title()} layer needs a DataSet")
+                raise ConfigError(
+                    f"layer {lay.name!r}: an {lay.kind.name.title()} layer needs a DataSet"
+                )
         widths = self.data.widths()
         try:
             resolved = cfg.resolve(widths)
@@ -230,7 +232,7 @@ class _Run:
             return data, valid
         if opts.validation_fraction is None:
             return data, None
-        n_valid = max(1, int(round(data.examples * opts.validation_fraction)))
+        n_valid = max(1, round(data.examples * opts.validation_fraction))
         if n_valid >= data.examples:
             raise UsageError(
                 f"validation_fraction {opts.validation_fraction} leaves no training examples "
@@ -367,7 +369,11 @@ class _Run:
                 if result.event:
                     with tqdm.external_write_mode(file=sys.stderr):
                         self.log(result.event)
-                tb.batch(self.step_count, loss=result.error / len(ids), learning_rate=result.learning_rate)
+                tb.batch(
+                    self.step_count,
+                    loss=result.error / len(ids),
+                    learning_rate=result.learning_rate,
+                )
                 bar.update(len(ids))
                 bar.set_postfix(loss=f"{self.totals['error'] / self.position:.5g}", refresh=False)
                 if interrupt.requested:
@@ -421,4 +427,3 @@ class _Run:
             self.valid_data, self.hyper.batch, on_batch=ranking.add if ranking else None
         )
         return error, ranking.result() if ranking else {}
-

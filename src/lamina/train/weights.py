@@ -6,6 +6,8 @@ has it). Shared connections are written as references (no matrix), as DSSTNE wri
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -34,8 +36,8 @@ def parameter_groups(network: Network) -> tuple[list[nn.Parameter], list[nn.Para
     return weights, others
 
 
-def _batch_norms(network: Network) -> dict[str, nn.Module]:
-    out = {}
+def _batch_norms(network: Network) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name in network.order:
         cfg = network.layer_config(name)
         if cfg.batch_normalization:
@@ -88,19 +90,21 @@ def load_records(network: Network, nf: NetworkFile) -> None:
         try:
             rec = nf.weight(conn.input_layer, conn.output_layer)
         except KeyError:
-            raise CheckpointError(f"the network file has no weights for connection {where}") from None
+            raise CheckpointError(
+                f"the network file has no weights for connection {where}"
+            ) from None
         if not conn.shared:
             _copy(conn.weight, rec.weights, f"{where} weights")
         _copy(conn.bias, rec.bias, f"{where} bias")
-    bns = {rec.layer: rec for rec in nf.batch_norm}
+    bns = {bn_rec.layer: bn_rec for bn_rec in nf.batch_norm}
     for name, bn in _batch_norms(network).items():
         if name not in bns:
             raise CheckpointError(f"the network file has no batch-norm state for layer {name!r}")
-        rec = bns[name]
-        _copy(bn.weight, rec.scale, f"{name} BN scale")
-        _copy(bn.bias, rec.bias, f"{name} BN bias")
-        _copy(bn.running_mean, rec.running_mean, f"{name} BN running mean")
-        _copy(bn.running_var, rec.running_var, f"{name} BN running variance")
+        bn_rec = bns[name]
+        _copy(bn.weight, bn_rec.scale, f"{name} BN scale")
+        _copy(bn.bias, bn_rec.bias, f"{name} BN bias")
+        _copy(bn.running_mean, bn_rec.running_mean, f"{name} BN running mean")
+        _copy(bn.running_var, bn_rec.running_var, f"{name} BN running variance")
 
 
 def _copy(dst: torch.Tensor, src: np.ndarray | None, where: str) -> None:

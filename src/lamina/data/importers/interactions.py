@@ -166,7 +166,7 @@ class Interactions:
             output=str(output),
             format=format,
             samples=rows,
-            features=int(np.unique(codes).size),
+            features=int(np.count_nonzero(np.bincount(codes, minlength=1))),
             interactions=nnz,
             **counts,
         )

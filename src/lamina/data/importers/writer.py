@@ -32,14 +32,6 @@ def all_integral(values: np.ndarray) -> bool:
     )
 
 
-def _value_texts(values: np.ndarray, integral: bool) -> list[str]:
-    """Python strings of values (``str`` of int64 or the shortest float ``repr``); faster than
-    numpy's ``astype(str)`` for large chunks."""
-    if integral:
-        return list(map(str, values.astype(np.int64).tolist()))
-    return list(map(repr, values.astype(np.float64).tolist()))
-
-
 def write_dsstne_text(
     path: str | os.PathLike[str],
     *,
@@ -66,32 +58,141 @@ def write_dsstne_text(
     Returns:
         ``(rows_written, elements_written)``.
     """
-    labels = np.asarray(sample_labels).astype(str)
-    flabels = np.asarray(feature_labels).astype(str).tolist()
     indptr = np.asarray(indptr, dtype=np.int64)
+    codes = np.asarray(feature_codes, dtype=np.int64)
     integral = all_integral(values) if values is not None else True
-    rows_written = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        start_row = 0
-        n_rows = len(labels)
-        while start_row < n_rows:
-            # Take as many rows as fit in one chunk of elements (at least one row).
-            limit = indptr[start_row] + _CHUNK_ELEMENTS
-            end_row = int(np.searchsorted(indptr, limit, side="right")) - 1
-            end_row = min(max(end_row, start_row + 1), n_rows)
-            lo, hi = int(indptr[start_row]), int(indptr[end_row])
-            names = [flabels[c] for c in feature_codes[lo:hi].tolist()]
-            if values is not None:
-                texts = _value_texts(values[lo:hi], integral)
-                items = [f"{n},{v}" for n, v in zip(names, texts, strict=True)]
-            else:
-                items = names
-            lines = []
-            for r in range(start_row, end_row):
-                a, b = int(indptr[r]) - lo, int(indptr[r + 1]) - lo
-                if b > a:
-                    lines.append(f"{labels[r]}\t{':'.join(items[a:b])}\n")
-            out.writelines(lines)
-            rows_written += len(lines)
-            start_row = end_row
+    fast = integral  # the byte renderer handles bare features and integral values
+    render = _render_bytes if fast else _render_python
+    samples = _Labels(sample_labels, as_bytes=fast)
+    features = _Labels(feature_labels, as_bytes=fast)
+    rows_written, n_rows = 0, int(indptr.size) - 1
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        start = 0
+        while start < n_rows:
+            # As many rows as fit in one chunk of elements (at least one row).
+            end = int(np.searchsorted(indptr, indptr[start] + _CHUNK_ELEMENTS, side="right")) - 1
+            end = min(max(end, start + 1), n_rows)
+            lo, hi = int(indptr[start]), int(indptr[end])
+            rows = np.arange(start, end)
+            counts = np.diff(indptr[start : end + 1])
+            chunk_values = None if values is None else values[lo:hi]
+            out.write(render(samples, rows, counts, features, codes[lo:hi], chunk_values))
+            rows_written += int(np.count_nonzero(counts))
+            start = end
     return rows_written, int(indptr[-1] - indptr[0]) if n_rows else 0
+
+
+class _Labels:
+    """Labels as a Python list (``as_bytes=False``) or a UTF-8 byte matrix with lengths."""
+
+    def __init__(self, labels: Sequence[str] | np.ndarray, *, as_bytes: bool) -> None:
+        text = np.asarray(labels).astype(str)
+        self.text: list[str] = text.tolist() if not as_bytes else []
+        if as_bytes:
+            encoded = np.char.encode(text, "utf-8") if text.size else np.zeros(0, dtype="S1")
+            self.width = max(int(encoded.dtype.itemsize), 1)
+            self.bytes = np.frombuffer(encoded.tobytes(), dtype=np.uint8)
+            self.lengths = np.char.str_len(encoded).astype(np.int64)
+
+
+def _render_python(
+    samples: _Labels,
+    rows: np.ndarray,
+    counts: np.ndarray,
+    features: _Labels,
+    codes: np.ndarray,
+    values: np.ndarray | None,
+) -> bytes:
+    """Lines of one chunk built with Python strings (any values: floats use the shortest repr)."""
+    names = [features.text[c] for c in codes.tolist()]
+    if values is not None:
+        texts = list(map(repr, values.astype(np.float64).tolist()))
+        names = [f"{n},{v}" for n, v in zip(names, texts, strict=True)]
+    lines, pos = [], 0
+    for r, k in zip(rows.tolist(), counts.tolist(), strict=True):
+        if k:
+            lines.append(f"{samples.text[r]}\t{':'.join(names[pos : pos + k])}\n")
+        pos += k
+    return "".join(lines).encode("utf-8")
+
+
+def _gather(
+    out: np.ndarray, dst: np.ndarray, src: np.ndarray, lens: np.ndarray, buf: np.ndarray
+) -> None:
+    """Copy ``buf[src[i] : src[i] + lens[i]]`` to ``out[dst[i] : ...]`` for every i, vectorized."""
+    total = int(lens.sum())
+    if total == 0:
+        return
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    out[np.repeat(dst, lens) + within] = buf[np.repeat(src, lens) + within]
+
+
+_POW10 = 10 ** np.arange(1, 19, dtype=np.uint64)
+# "0000" .. "9999", each 4 bytes viewed as one uint32: integers are rendered 4 digits per step
+_DIGITS4 = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(), np.uint32)
+
+
+def _int_bytes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decimal text of int64 values, vectorized (numpy's ``astype("S")`` is several times slower).
+
+    Returns:
+        ``(buf, starts, lengths)``: value i is ``buf[starts[i] : starts[i] + lengths[i]]``
+        (right-aligned in fixed-width fields; the sign slot is the field's first group).
+    """
+    negative = values < 0
+    magnitude = np.abs(values).astype(np.uint64)  # int64 min wraps to 2**63: still right
+    n_digits = 1 + np.searchsorted(_POW10, magnitude, side="right").astype(np.int64)
+    lengths = n_digits + negative
+    groups = -(-int(n_digits.max(initial=1)) // 4)
+    out = np.empty((values.size, groups + 1), dtype=np.uint32)
+    for g in range(groups):
+        magnitude, low = np.divmod(magnitude, np.uint64(10_000))
+        out[:, groups - g] = np.take(_DIGITS4, low.astype(np.intp))
+    width = 4 * (groups + 1)
+    starts = np.arange(values.size, dtype=np.int64) * width + (width - lengths)
+    flat = out.view(np.uint8).reshape(-1)
+    flat[starts[negative]] = ord("-")
+    return flat, starts, lengths
+
+
+def _render_bytes(
+    samples: _Labels,
+    rows: np.ndarray,
+    counts: np.ndarray,
+    features: _Labels,
+    codes: np.ndarray,
+    values: np.ndarray | None,
+) -> bytes:
+    """Lines of one chunk assembled as bytes with numpy (bare features or integral values).
+
+    Layout of a line: ``label TAB elem (':' elem)* NL`` with ``elem = name [',' digits]``.
+    """
+    keep = counts > 0
+    rows, counts = rows[keep], counts[keep]
+    n = int(codes.size)
+    name_len = features.lengths[codes]
+    elem_len = name_len.copy()
+    if values is not None:
+        digit_buf, digit_start, digit_len = _int_bytes(values.astype(np.int64))
+        elem_len += 1 + digit_len
+    label_len = samples.lengths[rows]
+    elem_row = np.repeat(np.arange(rows.size), counts)
+    # each element is followed by one separator byte (':' or, for a row's last, NL)
+    first = np.cumsum(counts) - counts  # index of every row's first element
+    elem_cum = np.cumsum(elem_len + 1) - (elem_len + 1)  # offset of each element in the stream
+    row_body = np.add.reduceat(elem_len + 1, first) if n else np.zeros(0, np.int64)
+    row_len = label_len + 1 + row_body
+    row_start = np.cumsum(row_len) - row_len
+    elem_start = (
+        row_start[elem_row] + label_len[elem_row] + 1 + (elem_cum - elem_cum[first][elem_row])
+    )
+    out = np.empty(int(row_len.sum()), dtype=np.uint8)
+    out[elem_start + elem_len] = ord(":")
+    out[row_start + row_len - 1] = ord("\n")
+    out[row_start + label_len] = ord("\t")
+    _gather(out, row_start, rows * samples.width, label_len, samples.bytes)
+    _gather(out, elem_start, codes * features.width, name_len, features.bytes)
+    if values is not None:
+        out[elem_start + name_len] = ord(",")
+        _gather(out, elem_start + name_len + 1, digit_start, digit_len, digit_buf)
+    return out.tobytes()
