@@ -164,3 +164,14 @@ def test_synth_to_netcdf(tmp_path: Path) -> None:
     result = run("synth", *args, "--dataset", "input", "--kind", "indicator")
     assert result.exit_code == 0, result.output
     assert nc.is_file() and (tmp_path / "features_input").is_file()
+
+
+def test_import_libsvm(tmp_path: Path) -> None:
+    path, out, y = tmp_path / "d.svm", tmp_path / "x.txt", tmp_path / "y.txt"
+    path.write_text("+1 4:1 9:1\n-1 9:1\n")
+    result = run("import", "libsvm", path, "-o", out, "--targets", y, "--no-values")
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "0\t4:9\n1\t9\n" and y.read_text() == "0\t1\n1\t-1\n"
+    path.write_text("+1 4:1 9:1\n-1 9=1\n")
+    result = run("import", "libsvm", path, "-o", tmp_path / "z.txt")
+    assert result.exit_code == 2 and f"error: {path}:2: expected 'index:value'" in result.output

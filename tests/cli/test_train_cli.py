@@ -207,7 +207,51 @@ def test_training_parameters_precedence(workdir: Path) -> None:
     assert h["lambda_l2"] == 0.0001  # neither flag nor block: DSSTNE's default
 
 
+def test_ctrl_c_saves_the_current_state_and_exits_130(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lamina.train import trainer
+
+    class PressedAtOnce(trainer._Interrupt):
+        def __init__(self) -> None:
+            self.requested = True  # as if Ctrl-C came during the first minibatch
+
+    monkeypatch.setattr(trainer, "_Interrupt", PressedAtOnce)
+    result = invoke(*BASE, "-e", "3", "-b", "16")
+    assert result.exit_code == 130
+    assert "Interrupted: saved epoch 0 + 16 examples" in result.stdout
+    state = load_network("gl.nc").training
+    assert state is not None and (state.epoch, state.optimizer_meta["position"]) == (0, 16)
+
+
 def test_checkpoints_are_named_like_dsstne(workdir: Path) -> None:
     assert invoke(*BASE, "-e", "4", "-b", "30", "--checkpoint-interval", "2").exit_code == 0
     names = sorted(p.name for p in workdir.glob("gl.nc*"))
     assert names == ["gl.nc", "gl.nc2.nc", "gl.nc4.nc"]
+
+
+def test_cuda_without_cuda_is_a_usage_error(workdir: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    result = invoke(*BASE, "--device", "cuda")
+    assert result.exit_code == 2 and "CUDA is not available" in result.stderr
+
+
+def test_validation_files_report_a_validation_error(workdir: Path) -> None:
+    result = invoke(*BASE, "-e", "2", "--validation", "in.nc", "--validation", "out.nc")
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"^Epoch (\d), validation error [\d.]+$", result.stdout, re.M) == ["1", "2"]
+
+
+def test_feature_index_checksums_are_stored_and_checked_on_resume(workdir: Path) -> None:
+    (workdir / "features.txt").write_text("a\t0\nb\t1\n")
+    assert invoke(*BASE, "-e", "1", "--feature-index", "features_input=features.txt").exit_code == 0
+    state = load_network("gl.nc").training
+    assert state is not None and set(state.index_checksums) == {"features_input"}
+    (workdir / "features.txt").write_text("a\t0\nc\t1\n")
+    result = invoke(*BASE, "-e", "2", "--resume", "--feature-index", "features_input=features.txt")
+    assert result.exit_code == 2 and "SHA-256 mismatch" in result.stderr
+    bad = invoke(*BASE, "--overwrite", "--feature-index", "features.txt")
+    assert bad.exit_code == 2 and "NAME=PATH" in bad.stderr

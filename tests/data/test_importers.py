@@ -10,6 +10,7 @@ import pytest
 from lamina.data.importers import (
     detect_movielens_format,
     import_csv,
+    import_libsvm,
     import_movielens,
     read_movielens,
     write_dsstne_text,
@@ -153,6 +154,32 @@ def test_bad_lines_name_file_and_line(
     _no_leftovers(tmp_path, out)
 
 
+def test_not_utf8_and_bom(tmp_path: Path) -> None:
+    for name, text in [("u.data", b"1\t2\t3\t4\n1\t3\t4\t4\xff\n"), ("t.txt", b"1 2\n\n3 \xe94\n")]:
+        path = tmp_path / name
+        path.write_bytes(text)
+        line = 2 if name == "u.data" else 3
+        with pytest.raises(DataError, match=rf"{name}:{line}: expected UTF-8 text, found byte 0x"):
+            import_movielens(path, tmp_path / "out.txt")
+    bom = tmp_path / "ratings.csv"
+    bom.write_bytes("userId,movieId,rating,timestamp\n1,2,3.0,4\n".encode("utf-8-sig"))
+    import_movielens(bom, tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_text() == "1\t2\n"
+
+
+def test_empty_inputs(tmp_path: Path) -> None:
+    for name, text in [
+        ("u.data", "\n"),
+        ("t.txt", "1\n2\n"),
+        ("r.csv", "userId,movieId,rating,timestamp\n"),
+    ]:
+        path = _write(tmp_path / name, text)
+        fmt = {"u.data": "u.data", "t.txt": "lists", "r.csv": "ratings.csv"}[name]
+        with pytest.raises(DataError, match=rf"{name}: expected"):
+            import_movielens(path, tmp_path / "out.txt", format=fmt)
+    assert not (tmp_path / "out.txt").exists()
+
+
 def test_csv_header_without_needed_column(tmp_path: Path) -> None:
     path = _write(tmp_path / "ratings.csv", "userId,moveId,rating,timestamp\n1,2,3,4\n")
     with pytest.raises(DataError, match=r"ratings\.csv:1: .*no 'movieid'.*Did you mean 'moveid'"):
@@ -248,16 +275,17 @@ def test_unsorted_large_input_grouped_like_a_dict(tmp_path: Path) -> None:
     assert out.read_text() == want
 
 
+@pytest.mark.parametrize("keep_empty", [False, True])
 @pytest.mark.parametrize("kind", ["none", "int", "float"])
 def test_writer_matches_a_plain_python_reference(
-    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, kind: str, keep_empty: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The vectorized byte writer (bare / integral values) and the float path, in small chunks."""
     monkeypatch.setattr(writer, "_CHUNK_ELEMENTS", 7)  # many chunks, rows split across none
     rng = np.random.default_rng(kind.__len__())
-    samples = np.array(["s0", "ünï", "x.y_z", "long" * 10, "9"])
+    samples = np.array(["s0", "ünï", "x.y_z", "long" * 10, "9", "last"])
     features = np.array(["a", "bé", "12345678901234567890", "f_3"])
-    counts = np.array([3, 0, 5, 1, 12])
+    counts = np.array([3, 0, 5, 1, 12, 0])
     indptr = np.r_[0, np.cumsum(counts)]
     codes = rng.integers(0, 4, indptr[-1])
     values = {
@@ -273,17 +301,57 @@ def test_writer_matches_a_plain_python_reference(
         feature_labels=features,
         feature_codes=codes,
         values=values,
+        keep_empty=keep_empty,
     )
     lines = []
-    for r in range(5):
+    for r in range(6):
         elems = [str(features[c]) for c in codes[indptr[r] : indptr[r + 1]]]
         if values is not None:
             vals = values[indptr[r] : indptr[r + 1]].tolist()
             elems = [f"{e},{v!r}" for e, v in zip(elems, vals, strict=True)]
-        if elems:
+        if elems or keep_empty:
             lines.append(f"{samples[r]}\t{':'.join(elems)}\n")
     assert out.read_text(encoding="utf-8") == "".join(lines)
-    assert (rows, nnz) == (4, 21)
+    assert (rows, nnz) == (6 if keep_empty else 4, 21)
+
+
+# --- LibSVM --------------------------------------------------------------------------------
+
+
+def test_libsvm_features_and_targets(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "d.svm",
+        "+1 3:1 10:0.5 # comment\n\n-1 1:2\n# only a comment\n2.0,7 \n0 3:1e3\n",
+    )
+    out, targets = tmp_path / "x.txt", tmp_path / "y.txt"
+    summary = import_libsvm(path, out, targets=targets, sample_prefix="r")
+    assert out.read_text() == "r0\t3,1.0:10,0.5\nr1\t1,2.0\nr2\t\nr3\t3,1000.0\n"
+    assert targets.read_text() == "r0\t1\nr1\t-1\nr2\t2:7\nr3\t0\n"
+    assert (summary.samples, summary.features, summary.interactions) == (4, 3, 4)
+    import_libsvm(path, out, values=False)
+    assert out.read_text() == "0\t3:10\n1\t1\n2\t\n3\t3\n"
+
+
+def test_libsvm_compressed_and_bad_tokens(tmp_path: Path) -> None:
+    import bz2
+
+    packed = tmp_path / "d.svm.bz2"
+    packed.write_bytes(bz2.compress(b"1 1:1 2:1\n0 2:1\n"))
+    import_libsvm(packed, tmp_path / "x.txt")
+    assert (tmp_path / "x.txt").read_text() == "0\t1,1:2,1\n1\t2,1\n"
+    for text, line, found in [
+        ("1 1:1\n0 a:1\n", 2, "'a:1'"),
+        ("1 1:1\n0 2\n", 2, "'2'"),
+        ("1 1:1\n\n0 2:x\n", 3, "'2:x'"),
+        ("1 1:1\n0 2:inf\n", 2, "'2:inf'"),
+        ("1:1 2:1\n", 1, "'1:1'"),
+    ]:
+        path, out = _write(tmp_path / "bad.svm", text), tmp_path / "bad.txt"
+        with pytest.raises(DataError) as info:
+            import_libsvm(path, out, targets=tmp_path / "bad_y.txt")
+        assert str(info.value).startswith(f"{path}:{line}: expected") and found in str(info.value)
+        _no_leftovers(tmp_path, out)
+        assert not (tmp_path / "bad_y.txt").exists()
 
 
 # --- the real data, read in place -----------------------------------------------------------
@@ -321,3 +389,10 @@ def test_real_movielens_import_split_and_netcdf(shared_dir: Path, tmp_path: Path
         assert nc.is_file() and nc.stat().st_size > 0
     ge4 = import_movielens(data / "ml-latest-small/ratings.csv", tmp_path / "ge4.txt", min_rating=4)
     assert ge4.interactions == 48_580 and ge4.filtered == 100_836 - 48_580
+    adult = data / "adult-libsvm" / "adult.trn.bz2"
+    if adult.is_file():
+        y = tmp_path / "adult_y.txt"
+        summary = import_libsvm(adult, tmp_path / "adult_x.txt", targets=y)
+        assert (summary.samples, summary.features) == (32_561, 123)
+        labels = [line.split("\t")[1] for line in y.read_text().splitlines()]
+        assert set(labels) == {"-1", "1"} and 0.23 < labels.count("1") / len(labels) < 0.25

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lamina.data import textformat
+from lamina.data import text_parse
 from lamina.data.generate import generate_netcdf
 from lamina.data.textformat import read_chunks
 from lamina.errors import DataError
@@ -69,8 +69,8 @@ def test_chunks_split_only_between_lines(tmp_path: Path):
 
 def test_fast_path_equals_general_path(tmp_path: Path):
     buf = b"a\tf1,1:f2,2:f1,3\nb\tf3:f2,5\nc\tf9,-1e3\n"
-    fast = textformat._parse_clean(tmp_path, buf, 1, True)
-    general = textformat._parse_general(tmp_path, buf, 1, True, False)
+    fast = text_parse.parse_clean(tmp_path, buf, 1, True)
+    general = text_parse.parse_general(tmp_path, buf, 1, True, False)
     assert fast is not None
     for field in ("line_numbers", "sample_codes", "row_lengths", "feature_codes", "values"):
         np.testing.assert_array_equal(getattr(fast, field), getattr(general, field))

@@ -8,17 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from lamina.cli.main import cli
 from lamina.data.nc_write import DatasetArrays, write_datasets
 from lamina.data.schema import DatasetAttributes as A
 from lamina.data.schema import DataType
-from lamina.errors import UsageError
-from lamina.train.network_file import load_network
+from lamina.errors import CheckpointError, UsageError
+from lamina.train.network_file import load_network, save_network
 from lamina.train.options import EpochReport, TrainOptions
 from lamina.train.trainer import train
 
@@ -114,9 +117,9 @@ def assert_same_weights(a: Path, b: Path) -> None:
 def test_resume_at_an_epoch_boundary_equals_an_uninterrupted_run(
     tmp_path: Path, data: tuple[Path, Path]
 ) -> None:
-    straight = run(data, tmp_path / "a.nc", epochs=4)
-    run(data, tmp_path / "b.nc", epochs=2, checkpoint_interval=1)
-    resumed = run(data, tmp_path / "b.nc", epochs=4, resume=True)
+    straight = run(data, tmp_path / "a.nc", epochs=4, seed=7)
+    run(data, tmp_path / "b.nc", epochs=2, checkpoint_interval=1, seed=7)
+    resumed = run(data, tmp_path / "b.nc", epochs=4, resume=True)  # the file's seed: 7
     assert resumed.resumed_from is not None and resumed.epochs_completed == 4
     assert resumed.resumed_from.name in ("b.nc", "b.nc2.nc")  # the same state, epoch 2
     assert [r.epoch for r in resumed.history] == [3, 4]
@@ -162,6 +165,27 @@ def test_resume_skips_a_corrupt_newest_checkpoint(tmp_path: Path, data: tuple[Pa
     assert any("skipping" in line and "gl.nc3.nc" in line for line in lines)
 
 
+def test_resume_from_a_model_without_training_state(
+    tmp_path: Path, data: tuple[Path, Path]
+) -> None:
+    first = run(data, tmp_path / "a.nc", epochs=2)
+    model = load_network(tmp_path / "a.nc")
+    save_network(tmp_path / "b.nc", replace(model, training=None))  # as DSSTNE writes models
+    result = run(data, tmp_path / "b.nc", None, epochs=1, resume=True)
+    assert result.resumed_from == tmp_path / "b.nc" and [r.epoch for r in result.history] == [1]
+    # it continued from the trained weights (not a fresh start) with a fresh optimizer
+    assert result.history[0].training_error < 0.9 * first.history[0].training_error
+
+
+def test_resume_from_a_corrupt_network_file_is_an_error(
+    tmp_path: Path, data: tuple[Path, Path]
+) -> None:
+    (tmp_path / "gl.nc").write_bytes(b"not netCDF")
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        run(data, tmp_path / "gl.nc", epochs=1, resume=True)
+    assert (tmp_path / "gl.nc").read_bytes() == b"not netCDF"
+
+
 def test_resume_refuses_a_changed_config(tmp_path: Path, data: tuple[Path, Path]) -> None:
     run(data, tmp_path / "gl.nc", epochs=1)
     changed = {
@@ -191,7 +215,9 @@ def _lamina(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_sigkill_then_resume_finishes_the_run(tmp_path: Path, data: tuple[Path, Path]) -> None:
+def test_sigkill_then_resume_finishes_the_run(
+    tmp_path: Path, data: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "config.json").write_text(__import__("json").dumps(CONFIG))
     args = [
         "-c",
@@ -224,9 +250,10 @@ def test_sigkill_then_resume_finishes_the_run(tmp_path: Path, data: tuple[Path, 
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "gl.nc").exists()
 
-    resumed = _lamina(*args, "--resume", cwd=tmp_path)
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
+    monkeypatch.chdir(tmp_path)  # resume in-process: spares a second torch start-up
+    resumed = CliRunner().invoke(cli, ["train", *map(str, args), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    out = resumed.stdout
     first = int(re.search(r"Resuming from gl\.nc(\d+)\.nc", out).group(1))  # type: ignore[union-attr]
     assert first >= 1
     epochs = [int(m) for m in re.findall(r"^Epoch (\d+), average error", out, re.M)]

@@ -129,7 +129,14 @@ def test_autoencoder_training_loss_decreases(tmp_path: Path, ae_data: tuple[Path
     assert nf.training is not None and nf.training.epoch == 6
     assert nf.training.metrics["training_error"] == pytest.approx(errors)
     assert [line.split(",")[0] for line in lines] == [f"Epoch {e}" for e in range(1, 7)]
-    assert any((tmp_path / "tb").iterdir())  # TensorBoard events written
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"epoch/training_error", "epoch/learning_rate", "batch/loss"} <= tags
+    logged = [e.value for e in events.Scalars("epoch/training_error")]
+    assert logged == pytest.approx(errors, rel=1e-6)
 
 
 def test_sparse_targets_are_never_densified(
@@ -235,12 +242,15 @@ def _sgd_reference(
     lam: float,
     lam1: float,
     penalty: tuple[float, float] | None,
+    delta_norm: float = 0.0,
 ) -> tuple[list[np.ndarray], float, float]:
     w1, b1, w2, b2 = (p.astype(np.float64) for p in params)
     batch = x.shape[0]
     a1 = 1.0 / (1.0 + np.exp(-(x @ w1 + b1)))  # Sigmoid hidden
     a2 = a1 @ w2 + b2  # Linear output
     d2 = a2 - t  # L2 delta with f' = 1
+    if delta_norm:  # DSSTNE's DeltaNorm: each example's output delta clipped to this L2 norm
+        d2 = d2 * np.minimum(1.0, delta_norm / np.linalg.norm(d2, axis=1, keepdims=True))
     back = d2 @ w2.T
     if penalty is not None:  # DSSTNE adds beta*(-p/rho + (1-p)/(1-rho)) before f'
         p, beta = penalty
@@ -256,9 +266,9 @@ def _sgd_reference(
     return [updated[0], updated[1], updated[2], updated[3]], error, reg
 
 
-@pytest.mark.parametrize("penalty", [None, (0.2, 0.5)])
+@pytest.mark.parametrize(("penalty", "delta_norm"), [(None, 0.0), ((0.2, 0.5), 0.0), (None, 0.5)])
 def test_one_sgd_step_matches_dsstne_update(
-    tmp_path: Path, penalty: tuple[float, float] | None
+    tmp_path: Path, penalty: tuple[float, float] | None, delta_norm: float
 ) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(4, 2)).astype(np.float32)
@@ -284,6 +294,7 @@ def test_one_sgd_step_matches_dsstne_update(
                 "DataSet": "y",
                 "Activation": "Linear",
                 "WeightInit": {"Scheme": "Gaussian", "Scale": 0.8, "Bias": -0.2},
+                "DeltaNorm": delta_norm,
             },
         ],
     }
@@ -293,7 +304,7 @@ def test_one_sgd_step_matches_dsstne_update(
     net = build_network(config, {"x": (2,), "y": (2,)}, seed=11)
     params = [p.detach().numpy().copy() for c in net.connections for p in (c.weight, c.bias)]
     expected, error, reg = _sgd_reference(
-        x, t, params, alpha=0.1, lam=0.01, lam1=0.003, penalty=penalty
+        x, t, params, alpha=0.1, lam=0.01, lam1=0.003, penalty=penalty, delta_norm=delta_norm
     )
 
     result = train(
@@ -391,3 +402,36 @@ def test_weight_norm_is_applied_after_every_step(
     )
     w = load_network(tmp_path / "gl.nc").weight("Input", "Hidden").weights
     assert w is not None and np.linalg.norm(w, axis=0).max() <= 0.05 * (1 + 1e-5)
+
+
+def test_divergence_brake_fires_and_can_be_switched_off(tmp_path: Path) -> None:
+    # 120 calm examples (one per minibatch, in order), then one whose error explodes.
+    x = np.ones((121, 2), np.float32)
+    t = np.zeros((121, 2), np.float32)
+    t[120] = 1000.0
+    cfg = {
+        "Version": 0.8,
+        "ShuffleIndices": False,
+        "ErrorFunction": "L2",
+        "Layers": [
+            {"Name": "Input", "Kind": "Input", "N": 2, "DataSet": "x"},
+            {"Name": "Output", "Kind": "Output", "N": 2, "DataSet": "y", "Activation": "Linear"},
+        ],
+    }
+    inp, out = write_dense(tmp_path / "x.nc", "x", x), write_dense(tmp_path / "y.nc", "y", t)
+    finals = {}
+    for brake in (True, False):
+        lines: list[str] = []
+        path = tmp_path / f"n{brake}.nc"
+        train(
+            cfg,
+            inputs=inp,
+            outputs=out,
+            network_path=path,
+            options=quiet(epochs=1, batch=1, alpha=0.01, brake=brake, log=lines.append),
+        )
+        fired = "Detected network divergence, attempting recovery." in lines
+        assert fired == brake
+        finals[brake] = load_network(path).weight("Input", "Output").bias
+    # with the brake the exploding minibatch was not applied: the bias stayed small
+    assert np.abs(finals[True]).max() < 1.0 < np.abs(finals[False]).max()

@@ -15,9 +15,18 @@ __all__ = ["data", "info"]
 @click.group(
     cls=LazyGroup,
     lazy={
-        "import": "lamina.cli.data_import_cmd:import_",
-        "split": "lamina.cli.data_split_cmd:split",
-        "synth": "lamina.cli.data_synth_cmd:synth",
+        "import": (
+            "lamina.cli.data_import_cmd:import_",
+            "Convert rating and interaction tables to DSSTNE text, one line per sample.",
+        ),
+        "split": (
+            "lamina.cli.data_split_cmd:split",
+            "Split a DSSTNE text file into aligned train and test files.",
+        ),
+        "synth": (
+            "lamina.cli.data_synth_cmd:synth",
+            "Generate clustered, Zipf-popular interaction data with known structure.",
+        ),
     },
 )
 def data() -> None:
@@ -27,8 +36,10 @@ def data() -> None:
 @data.command("info")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def info(files: tuple[Path, ...]) -> None:
-    """Show the datasets of netCDF dataset FILES: kind, examples, width, non-zeros, density,
-    value range and empty rows."""
+    """Summarize the datasets of netCDF dataset FILES.
+
+    For each dataset: kind, examples, width, non-zeros, density, value range and empty rows.
+    """
     from lamina.data.info import dataset_stats
     from lamina.data.nc_read import open_datasets
 

@@ -228,3 +228,39 @@ def csv(
     )
     _echo(summary)
     write_netcdf(Path(output), **nc_opts)
+
+
+@import_.command("libsvm")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Features.")
+@click.option(
+    "--targets", type=click.Path(dir_okay=False), help="Also write each sample's label(s) here."
+)
+@click.option(
+    "--values/--no-values",
+    default=True,
+    show_default=True,
+    help="Write index,value (analog input) or bare indices.",
+)
+@click.option("--sample-prefix", default="", help="Prefix of the sample labels (record numbers).")
+@netcdf_options(short_index_names=True)
+def libsvm(
+    path: str,
+    output: str,
+    targets: str | None,
+    values: bool,
+    sample_prefix: str,
+    **nc_opts: Any,
+) -> None:
+    """Convert a LibSVM file (.gz/.bz2 allowed) to DSSTNE text: sample r (the r-th record) gets
+    its index:value pairs; --targets gets its label(s), e.g. for an indicator output dataset."""
+    from lamina.data.importers import import_libsvm
+
+    check_netcdf(**nc_opts)
+    summary = import_libsvm(
+        path, output, targets=targets, values=values, sample_prefix=sample_prefix
+    )
+    _echo(summary)
+    if targets:
+        click.echo(f"wrote {targets}: the label(s) of every sample")
+    write_netcdf(Path(output), **nc_opts)

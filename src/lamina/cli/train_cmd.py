@@ -96,9 +96,8 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option(
     "--seed",
     type=int,
-    default=12134,
-    show_default=True,
-    help="Seed of initialization, shuffling, denoising, dropout.",
+    help="Seed of initialization, shuffling, denoising, dropout.  [default: 12134, as DSSTNE; "
+    "on --resume: the file's]",
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
@@ -135,7 +134,7 @@ def train(
     overwrite: bool,
     validation: tuple[Path, ...],
     validation_fraction: float | None,
-    seed: int,
+    seed: int | None,
     device: str,
     threads: int | None,
     no_brake: bool,

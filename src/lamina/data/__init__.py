@@ -3,9 +3,10 @@
 Modules (import the one you need; this package imports nothing heavy):
 
 * ``textformat`` — ``read_chunks``: the ``sample<TAB>feature[,value]:...`` text format, parsed in
-  chunks with numpy.
+  chunks with numpy (``text_parse``: the parsers; ``text_chunk``: ``Chunk`` and shared checks).
 * ``index`` — ``load_index`` / ``write_index``: ``label<TAB>index`` files.
-* ``generate`` — ``generate_netcdf``: text -> dataset file + indices (``lamina generate-netcdf``).
+* ``generate`` — ``generate_netcdf``: text -> dataset file + indices (``lamina generate-netcdf``);
+  ``assemble``: label tables and row assembly behind it.
 * ``nc_write`` — ``DatasetArrays``, ``write_datasets``: DSSTNE's netCDF layout, written atomically.
 * ``nc_read`` — ``open_datasets`` / ``read_dataset`` -> ``DatasetFile`` (rows read lazily).
 * ``batches`` — ``Batches``: shuffled minibatches of aligned datasets (``batch.SparseBatch``).

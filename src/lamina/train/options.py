@@ -147,7 +147,8 @@ class TrainOptions:
             --checkpoint-interval``); ``checkpoint_interval=0`` writes no checkpoints.
         resume: continue from the newest loadable checkpoint (or interrupted network file).
         overwrite: replace an existing network file and start afresh.
-        seed: seed of initialization, shuffling, denoising and dropout (DSSTNE's 12134).
+        seed: seed of initialization, shuffling, denoising and dropout; ``None``: the resumed
+            file's seed, else DSSTNE's fixed 12134.
         device: ``"cpu"`` or ``"cuda"``.
         threads: torch intra-op threads (``None``: torch's default).
         brake: DSSTNE's divergence brake (on by default).
@@ -172,7 +173,7 @@ class TrainOptions:
     checkpoint_interval: int | None = None
     resume: bool = False
     overwrite: bool = False
-    seed: int = DSSTNE_SEED
+    seed: int | None = None
     device: str = "cpu"
     threads: int | None = None
     brake: bool = True

@@ -38,9 +38,9 @@ class ResumePoint:
     position: int
 
 
-def _point(path: Path, nf: NetworkFile) -> ResumePoint | None:
-    if nf.training is None:
-        return None
+def _point(path: Path, nf: NetworkFile) -> ResumePoint:
+    if nf.training is None:  # a plain model (e.g. written by DSSTNE): its weights, epoch 0
+        return ResumePoint(path, nf, 0, 0)
     position = int(nf.training.optimizer_meta.get("position", 0))
     return ResumePoint(path, nf, nf.training.epoch, position)
 
@@ -55,7 +55,11 @@ def find_resume_point(
         report: receives one line per skipped (corrupt or state-less) file.
 
     Returns:
-        The resume point, or None when there is nothing to resume.
+        The resume point (a network file without training state, such as a DSSTNE model, counts
+        as epoch 0 with fresh optimizer state), or None when there is nothing to resume.
+
+    Raises:
+        CheckpointError: ``network_path`` exists but cannot be loaded, and no checkpoint can.
     """
 
     def skipped(path: Path, exc: CheckpointError) -> None:
@@ -65,19 +69,16 @@ def find_resume_point(
     points: list[ResumePoint] = []
     latest = find_latest_checkpoint(network_path, on_corrupt=skipped)
     if latest is not None:
-        point = _point(latest[0], load_network(latest[0]))
-        if point is not None:
-            points.append(point)
-        elif report is not None:
-            report(f"skipping {latest[0]}: it holds no training state")
+        points.append(_point(latest[0], load_network(latest[0])))
     if network_path.is_file():
         try:
-            point = _point(network_path, load_network(network_path))
+            points.append(_point(network_path, load_network(network_path)))
         except CheckpointError as exc:
+            if not points:
+                raise CheckpointError(
+                    f"cannot resume: {exc.message}", hint="start afresh with --overwrite"
+                ) from None
             skipped(network_path, exc)
-        else:
-            if point is not None:
-                points.append(point)
     if not points:
         return None
     return max(points, key=lambda p: (p.epoch, p.position))

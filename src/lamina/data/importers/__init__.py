@@ -1,7 +1,8 @@
 """Importers: rating and interaction tables -> DSSTNE text (``sample<TAB>feature[,value]:...``).
 
 ``import_movielens`` reads every MovieLens layout (u.data, ratings.dat, ratings.csv, one user per
-line); ``import_csv`` reads any delimited (sample, feature[, value]) table. Both group records by
+line); ``import_csv`` reads any delimited (sample, feature[, value]) table; ``import_libsvm`` reads
+LibSVM files into a feature file and a label file. The first two group records by
 sample with numpy (memory ~ a few arrays per interaction; the input need not be sorted), write
 atomically, and report bad input as ``FILE:LINE: expected ..., found ...``.
 """
@@ -15,6 +16,7 @@ from lamina.data.importers.interactions import (
     ImportSummary,
     Interactions,
 )
+from lamina.data.importers.libsvm import import_libsvm
 from lamina.data.importers.movielens import (
     MOVIELENS_FORMATS,
     MovieLensData,
@@ -35,6 +37,7 @@ __all__ = [
     "ValuesMode",
     "detect_movielens_format",
     "import_csv",
+    "import_libsvm",
     "import_movielens",
     "parse_delimiter",
     "read_movielens",

@@ -34,7 +34,7 @@ def parse_delimiter(text: str) -> str:
 
 
 def _header(path: Path, delimiter: str) -> list[str]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
         lines: Iterable[list[str]]
         if delimiter == "::":
             lines = (line.rstrip("\r\n").split("::") for line in handle)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.importers.interactions import DuplicatePolicy, ImportSummary, Interactions
-from lamina.data.importers.tabular import Column, TableSpec, read_table, record_line
+from lamina.data.importers.tabular import Column, TableSpec, read_table, record_line, text_lines
 from lamina.errors import DataError, UsageError, did_you_mean
 
 __all__ = [
@@ -67,7 +67,7 @@ class MovieLensData:
 
 
 def _first_line(path: Path) -> tuple[int, str]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
         for lineno, line in enumerate(handle, 1):
             if line.strip():
                 return lineno, line.rstrip("\r\n")
@@ -135,25 +135,28 @@ def _read_lists(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
     lines: list[np.ndarray] = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            try:
-                ids = np.array(tokens, dtype=np.int64)
-            except (ValueError, OverflowError):
-                k = next(i for i, t in enumerate(tokens) if not t.lstrip("-").isdigit())
-                raise DataError(
-                    f"{path}:{lineno}: expected integer ids ({_LAYOUTS['lists']}), "
-                    f"found {tokens[k]!r} in field {k + 1}"
-                ) from None
-            users.append(np.full(ids.size - 1, ids[0], dtype=np.int64))
-            items.append(ids[1:])
-            lines.append(np.full(ids.size - 1, lineno, dtype=np.int64))
-    if not users:
-        return (np.zeros(0, np.int64),) * 3  # type: ignore[return-value]
+    for lineno, line in enumerate(text_lines(path), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        try:
+            ids = np.array(tokens, dtype=np.int64)
+        except (ValueError, OverflowError):
+            k = next((i for i, t in enumerate(tokens) if not _is_int64(t)), 0)
+            raise DataError(
+                f"{path}:{lineno}: expected integer ids ({_LAYOUTS['lists']}), "
+                f"found {tokens[k]!r} in field {k + 1}"
+            ) from None
+        users.append(np.full(ids.size - 1, ids[0], dtype=np.int64))
+        items.append(ids[1:])
+        lines.append(np.full(ids.size - 1, lineno, dtype=np.int64))
+    if not users or not sum(u.size for u in users):
+        raise DataError(f"{path}: expected at least one line of {_LAYOUTS['lists']}, found none")
     return np.concatenate(users), np.concatenate(items), np.concatenate(lines)
+
+
+def _is_int64(token: str) -> bool:
+    return token.lstrip("-").isdigit() and -(2**63) <= int(token) < 2**63
 
 
 def _coded(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,15 @@ import pandas as pd
 from lamina.data.importers.writer import RESERVED_CHARS
 from lamina.errors import DataError
 
-__all__ = ["Column", "Table", "TableSpec", "delimiter_name", "read_table", "record_line"]
+__all__ = [
+    "Column",
+    "Table",
+    "TableSpec",
+    "delimiter_name",
+    "read_table",
+    "record_line",
+    "text_lines",
+]
 
 ColumnKind = Literal["int", "float", "label"]
 _CHUNK_ROWS = 1 << 19  # records parsed at a time: bounds the transient per-row label strings
@@ -92,21 +100,34 @@ class _DoubleColonToTab(io.RawIOBase):
         return len(data)
 
 
+def text_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text (BOM dropped); a line that is not UTF-8 is a ``FILE:LINE`` error."""
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{lineno}: expected UTF-8 text, found byte {raw[exc.start]:#x}"
+                ) from None
+            yield line
+
+
 def _records(path: Path, spec: TableSpec) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line number, fields)`` of every non-blank data line (the header skipped)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        if spec.delimiter == "::":
-            rows: Iterator[list[str]] = (line.rstrip("\r\n").split("::") for line in handle)
-            numbered = ((i, row) for i, row in enumerate(rows, 1))
-        else:
-            reader = csv.reader(handle, delimiter=spec.delimiter)
-            numbered = ((reader.line_num, row) for row in reader)
-        for lineno, row in numbered:
-            if not row or row == [""]:
-                continue
-            if spec.header and lineno == 1:
-                continue
-            yield lineno, row
+    lines = text_lines(path)
+    if spec.delimiter == "::":
+        rows: Iterator[list[str]] = (line.rstrip("\r\n").split("::") for line in lines)
+        numbered = ((i, row) for i, row in enumerate(rows, 1))
+    else:
+        reader = csv.reader(lines, delimiter=spec.delimiter)
+        numbered = ((reader.line_num, row) for row in reader)
+    for lineno, row in numbered:
+        if not row or row == [""]:
+            continue
+        if spec.header and lineno == 1:
+            continue
+        yield lineno, row
 
 
 def record_line(path: str | os.PathLike[str], spec: TableSpec, record: int) -> int:
@@ -233,11 +254,8 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec) -> Table:
     except pd.errors.EmptyDataError:
         pass
     except (ValueError, TypeError, OverflowError, pd.errors.ParserError) as exc:
+        # also UnicodeDecodeError (a ValueError): the slow pass names the line
         raise _fail(path, spec, str(exc).splitlines()[0]) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: expected UTF-8 text, found byte {exc.object[exc.start]:#x}"
-        ) from None
     finally:
         if not isinstance(source, Path):
             with contextlib.suppress(Exception):

@@ -40,10 +40,12 @@ def write_dsstne_text(
     feature_labels: Sequence[str] | np.ndarray,
     feature_codes: np.ndarray,
     values: np.ndarray | None = None,
+    keep_empty: bool = False,
 ) -> tuple[int, int]:
     """Write rows ``sample_labels[r] TAB elements[indptr[r]:indptr[r+1]]`` to ``path`` atomically.
 
-    Rows without elements are not written (DSSTNE would read them as samples with no features).
+    Rows without elements are not written unless ``keep_empty`` (then they are ``label<TAB>``,
+    a sample with no features, which keeps the rows of two files aligned).
 
     Args:
         path: output text file; replaced only when writing succeeds.
@@ -54,6 +56,7 @@ def write_dsstne_text(
         values: (nnz,) values written after a comma, or ``None`` for bare features. A column whose
             values are all integral is written as integers (``4``), otherwise every value as the
             shortest float repr (``3.5``, ``4.0``): never a mix.
+        keep_empty: also write rows without elements.
 
     Returns:
         ``(rows_written, elements_written)``.
@@ -76,8 +79,10 @@ def write_dsstne_text(
             rows = np.arange(start, end)
             counts = np.diff(indptr[start : end + 1])
             chunk_values = None if values is None else values[lo:hi]
-            out.write(render(samples, rows, counts, features, codes[lo:hi], chunk_values))
-            rows_written += int(np.count_nonzero(counts))
+            out.write(
+                render(samples, rows, counts, features, codes[lo:hi], chunk_values, keep_empty)
+            )
+            rows_written += counts.size if keep_empty else int(np.count_nonzero(counts))
             start = end
     return rows_written, int(indptr[-1] - indptr[0]) if n_rows else 0
 
@@ -102,6 +107,7 @@ def _render_python(
     features: _Labels,
     codes: np.ndarray,
     values: np.ndarray | None,
+    keep_empty: bool,
 ) -> bytes:
     """Lines of one chunk built with Python strings (any values: floats use the shortest repr)."""
     names = [features.text[c] for c in codes.tolist()]
@@ -110,7 +116,7 @@ def _render_python(
         names = [f"{n},{v}" for n, v in zip(names, texts, strict=True)]
     lines, pos = [], 0
     for r, k in zip(rows.tolist(), counts.tolist(), strict=True):
-        if k:
+        if k or keep_empty:
             lines.append(f"{samples.text[r]}\t{':'.join(names[pos : pos + k])}\n")
         pos += k
     return "".join(lines).encode("utf-8")
@@ -162,14 +168,14 @@ def _render_bytes(
     features: _Labels,
     codes: np.ndarray,
     values: np.ndarray | None,
+    keep_empty: bool,
 ) -> bytes:
     """Lines of one chunk assembled as bytes with numpy (bare features or integral values).
 
     Layout of a line: ``label TAB elem (':' elem)* NL`` with ``elem = name [',' digits]``.
     """
-    keep = counts > 0
-    rows, counts = rows[keep], counts[keep]
-    n = int(codes.size)
+    if not keep_empty:
+        rows, counts = rows[counts > 0], counts[counts > 0]
     name_len = features.lengths[codes]
     elem_len = name_len.copy()
     if values is not None:
@@ -178,13 +184,15 @@ def _render_bytes(
     label_len = samples.lengths[rows]
     elem_row = np.repeat(np.arange(rows.size), counts)
     # each element is followed by one separator byte (':' or, for a row's last, NL)
-    first = np.cumsum(counts) - counts  # index of every row's first element
-    elem_cum = np.cumsum(elem_len + 1) - (elem_len + 1)  # offset of each element in the stream
-    row_body = np.add.reduceat(elem_len + 1, first) if n else np.zeros(0, np.int64)
-    row_len = label_len + 1 + row_body
+    seg = elem_len + 1
+    seg_start = np.cumsum(seg) - seg  # offset of each element among all elements of the chunk
+    row_seg = np.bincount(elem_row, weights=seg, minlength=rows.size).astype(np.int64)
+    row_seg_start = np.cumsum(row_seg) - row_seg
+    body = np.where(counts > 0, row_seg, 1)  # an empty row is 'label TAB NL'
+    row_len = label_len + 1 + body
     row_start = np.cumsum(row_len) - row_len
     elem_start = (
-        row_start[elem_row] + label_len[elem_row] + 1 + (elem_cum - elem_cum[first][elem_row])
+        row_start[elem_row] + label_len[elem_row] + 1 + (seg_start - row_seg_start[elem_row])
     )
     out = np.empty(int(row_len.sum()), dtype=np.uint8)
     out[elem_start + elem_len] = ord(":")

@@ -1,0 +1,365 @@
+"""Benchmark: one training step of DSSTNE's MovieLens autoencoder on ML-20M-shaped sparse data.
+
+The model of anchors section 1: sparse input 26,744 -> 128 Sigmoid -> 26,744 Sigmoid, CrossEntropy
+over all outputs, batch 256, Adam (lr 1e-3, betas 0.9/0.999). Variants, interleaved in one process
+(A, B, C, A, B, C, ...; the starting variant rotates every round), medians reported:
+
+* ``naive``: the obvious PyTorch program: densify each batch (``SparseBatch.to_dense``), two
+  ``nn.Linear``, ``binary_cross_entropy_with_logits(reduction="sum") / B``, ``torch.optim.Adam``
+  with default settings (the single-tensor loop on CPU).
+* ``lamina``: what ``lamina train`` runs per minibatch: ``lamina.nn.build_network`` (sparse input
+  through ``F.embedding_bag``), ``lamina.train.losses.output_loss`` (fused sparse sigmoid
+  cross-entropy), objective ``loss_sum / B``, ``make_optimizer(Optimizer.ADAM)`` (fused Adam).
+* ``lamina+addmm`` (proposed, not in the code base): the same with the FullyConnected layer's dense
+  ``x @ W`` then ``+ b`` replaced by one ``torch.addmm(b, x, W)`` (the diff is in the README).
+
+Before timing, the script proves the variants do the same work: with lamina's weights copied into
+the naive model, the loss, every gradient and one Adam update agree (float32 tolerances).
+
+FLOP lower bound of one step, from a GEMM rate measured in the same run (the three output-layer
+GEMMs ``h @ W``, ``g @ W^T``, ``h^T @ g`` into preallocated outputs, timed interleaved with the
+steps): ``flops = 3 * 2*B*H*N`` (output layer forward, input gradient, weight gradient) ``+ 2 * 2
+* nnz*H`` (sparse input layer forward and weight gradient; no gradient w.r.t. the data); bound =
+flops / rate. Elementwise work (activations, loss, Adam) is memory-bound and not counted, so the
+bound is unreachable by construction. ``torch.set_num_threads(1)`` unless ``--threads``.
+
+Usage::
+
+    python benchmarks/train_throughput.py            # full size, ~2-4 minutes
+    python benchmarks/train_throughput.py --smoke    # tiny sizes, a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lamina.config.enums import Activation, ErrorFunction, Optimizer
+from lamina.config.loader import load_config
+from lamina.data.batch import SparseBatch
+from lamina.nn import build_network
+from lamina.nn.layers import FullyConnected, LayerInput
+from lamina.train.losses import output_loss
+from lamina.train.optimizers import make_optimizer
+
+LR, BETAS = 1e-3, (0.9, 0.999)
+Step = Callable[[SparseBatch], float]
+
+
+# ---- data: ML-20M-shaped synthetic minibatches (generated before timing) ----
+def make_batches(
+    *, n_batches: int, batch: int, items: int, nnz_mean: float, seed: int
+) -> list[SparseBatch]:
+    """Rows of distinct items: Zipf popularity p ~ 1/(rank + 5) (as benchmarks/convert.py), row
+    lengths 20 + log-normal with mean ``nnz_mean`` (ML-20M: every user has >= 20 ratings)."""
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / (np.arange(1, items + 1) + 5.0)
+    cdf = np.cumsum(popularity / popularity.sum())
+    floor = min(20, max(1, int(nnz_mean) // 2))
+    out = []
+    for _ in range(n_batches):
+        lengths = rng.lognormal(0.0, 1.0, batch)
+        lengths = np.maximum(1, floor + lengths / lengths.mean() * (nnz_mean - floor)).astype(int)
+        rows = []
+        for n in np.minimum(lengths, items):
+            row = np.unique(np.minimum(np.searchsorted(cdf, rng.random(n)), items - 1))
+            while row.size < n:  # top up repeats with more draws, keep distinct
+                extra = np.minimum(np.searchsorted(cdf, rng.random(n - row.size)), items - 1)
+                row = np.union1d(row, extra)
+            rows.append(row)
+        offsets = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+        out.append(
+            SparseBatch(
+                torch.from_numpy(np.concatenate(rows)).long(),
+                torch.from_numpy(offsets).long(),
+                None,
+                items,
+            )
+        )
+    return out
+
+
+# ---- the variants ----
+def autoencoder(items: int, hidden: int, seed: int) -> nn.Module:
+    """DSSTNE's MovieLens autoencoder with CrossEntropy (anchors section 1), built by lamina.nn."""
+    config = load_config(
+        {
+            "Version": 0.8,
+            "Name": "AE",
+            "Kind": "FeedForward",
+            "ErrorFunction": "CrossEntropy",
+            "Layers": [
+                {"Name": "Input", "Kind": "Input", "N": "auto", "DataSet": "in", "Sparse": True},
+                {"Name": "Hidden", "Kind": "Hidden", "Type": "FullyConnected", "N": hidden,
+                 "Activation": "Sigmoid"},
+                {"Name": "Output", "Kind": "Output", "Type": "FullyConnected", "N": "auto",
+                 "DataSet": "out", "Activation": "Sigmoid"},
+            ],
+        }
+    )  # fmt: skip
+    return build_network(config, {"in": (items,), "out": (items,)}, seed=seed)
+
+
+class LaminaStep:
+    """The trainer's per-minibatch work: forward, output_loss, loss_sum / B backward, Adam step."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+        weights = [c.weight for c in net.connections]  # type: ignore[attr-defined]
+        biases = [c.bias for c in net.connections]  # type: ignore[attr-defined]
+        self.opt = make_optimizer(
+            Optimizer.ADAM, weights, biases, alpha=LR, mu=BETAS[0], mu1=BETAS[1]
+        )
+
+    def loss(self, batch: SparseBatch) -> torch.Tensor:
+        out = self.net({"Input": batch})
+        return output_loss(
+            out.preactivations["Output"],
+            out.activations["Output"],
+            batch,
+            error_function=ErrorFunction.CROSS_ENTROPY,
+            activation=Activation.SIGMOID,
+        )
+
+    def __call__(self, batch: SparseBatch) -> float:
+        loss = self.loss(batch)
+        self.opt.zero_grad(set_to_none=True)
+        (loss / batch.batch_size).backward()
+        self.opt.step()
+        return loss.item()
+
+
+class NaiveStep:
+    """Densify, two nn.Linear, BCE-with-logits summed, plain torch.optim.Adam."""
+
+    def __init__(self, items: int, hidden: int) -> None:
+        self.model = nn.Sequential(nn.Linear(items, hidden), nn.Sigmoid(), nn.Linear(hidden, items))
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=LR, betas=BETAS)
+
+    def loss(self, batch: SparseBatch) -> torch.Tensor:
+        x = batch.to_dense()  # (B, N): input and target
+        return F.binary_cross_entropy_with_logits(self.model(x), x, reduction="sum")
+
+    def __call__(self, batch: SparseBatch) -> float:
+        loss = self.loss(batch)
+        self.opt.zero_grad(set_to_none=True)
+        (loss / batch.batch_size).backward()
+        self.opt.step()
+        return loss.item()
+
+
+def _addmm_forward(
+    self: FullyConnected, inputs: Sequence[LayerInput], skips: Sequence[torch.Tensor] = ()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FullyConnected.forward with the proposed change: dense sources use one addmm (bias fused)."""
+    z: torch.Tensor | None = None
+    for key, x in zip(self.source_keys, inputs, strict=True):
+        w = self.weights[key].t() if self.transposed[key] else self.weights[key]  # (n_in, n_out)
+        b = self.biases[key]
+        if isinstance(x, SparseBatch):
+            values = None if x.values is None else x.values.to(w.dtype)
+            y = F.embedding_bag(
+                x.indices, w, x.offsets, mode="sum", per_sample_weights=values,
+                include_last_offset=True,
+            ) + b  # fmt: skip
+        else:
+            y = torch.addmm(b, x.reshape(x.shape[0], -1), w)  # (B, n_out) = b + X W
+        z = y if z is None else z + y
+    assert z is not None
+    return self.finish(z, skips)
+
+
+def with_addmm(net: nn.Module) -> nn.Module:
+    """Patch this network's FullyConnected layers (only this instance) with ``_addmm_forward``."""
+    for module in net.modules():
+        if isinstance(module, FullyConnected):
+            module.forward = types.MethodType(_addmm_forward, module)  # type: ignore[method-assign]
+    return net
+
+
+# ---- proof that the variants do the same work ----
+def check_same_math(lamina: LaminaStep, naive: NaiveStep, batch: SparseBatch) -> dict[str, float]:
+    """Copy lamina's weights into the naive model; compare loss, gradients, one Adam update."""
+    w1, w2 = (c.weight for c in lamina.net.connections)  # type: ignore[attr-defined]
+    b1, b2 = (c.bias for c in lamina.net.connections)  # type: ignore[attr-defined]
+    lin1, lin2 = naive.model[0], naive.model[2]
+    with torch.no_grad():
+        for dst, src in ((lin1.weight, w1.t()), (lin1.bias, b1), (lin2.weight, w2.t()), (lin2.bias, b2)):
+            dst.copy_(src)  # nn.Linear stores W^T
+    pairs = [(w1, lin1.weight, True), (b1, lin1.bias, False)]
+    pairs += [(w2, lin2.weight, True), (b2, lin2.bias, False)]
+    loss_l = lamina.loss(batch)
+    loss_n = naive.loss(batch)
+    for step, loss in ((lamina, loss_l), (naive, loss_n)):
+        step.opt.zero_grad(set_to_none=True)
+        (loss / batch.batch_size).backward()
+    report = {"loss_rel_diff": abs(loss_l.item() - loss_n.item()) / abs(loss_n.item())}
+    grad_err = 0.0
+    for p_l, p_n, transposed in pairs:
+        g_l = p_l.grad.t() if transposed else p_l.grad
+        grad_err = max(grad_err, float((g_l - p_n.grad).abs().max() / p_n.grad.abs().max()))
+    report["grad_max_rel_diff"] = grad_err
+    lamina.opt.step()
+    naive.opt.step()
+    upd = 0.0
+    for p_l, p_n, transposed in pairs:
+        v_l = p_l.detach().t() if transposed else p_l.detach()
+        upd = max(upd, float((v_l - p_n.detach()).abs().max()))
+    report["param_max_abs_diff_after_adam"] = upd
+    ok = report["loss_rel_diff"] < 1e-5 and grad_err < 1e-4 and upd < LR * 1e-2
+    if not ok:
+        raise SystemExit(f"variants disagree: {report}")
+    return report
+
+
+# ---- timing ----
+def gemm_probe(batch: int, hidden: int, items: int, seed: int) -> Callable[[], float]:
+    """Time of the three output-layer GEMMs (preallocated outputs): the measured GEMM work."""
+    gen = torch.Generator().manual_seed(seed)
+    h, w = torch.rand(batch, hidden, generator=gen), torch.randn(hidden, items, generator=gen)
+    g, z, gh, gw = torch.randn(batch, items, generator=gen), torch.empty(batch, items), \
+        torch.empty(batch, hidden), torch.empty(hidden, items)  # fmt: skip
+
+    def run() -> float:
+        start = time.perf_counter()
+        torch.mm(h, w, out=z)  # forward
+        torch.mm(g, w.t(), out=gh)  # input gradient
+        torch.mm(h.t(), g, out=gw)  # weight gradient
+        return time.perf_counter() - start
+
+    return run
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPU(s) (nproc), {model}, Python {platform.python_version()}"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few rounds")
+    parser.add_argument("--items", type=int, default=26_744)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--nnz", type=float, default=144.4, help="mean non-zeros per row")
+    parser.add_argument("--rounds", type=int, default=30, help="timed rounds (one step each)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.items, args.hidden, args.batch, args.nnz = 500, 16, 32, 12.0
+        args.rounds, args.warmup = 4, 1
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    B, H, N = args.batch, args.hidden, args.items
+
+    batches = make_batches(n_batches=16, batch=B, items=N, nnz_mean=args.nnz, seed=args.seed)
+    nnz = statistics.mean(int(b.indices.numel()) for b in batches)
+    variants: dict[str, Step] = {
+        "naive": NaiveStep(N, H),
+        "lamina": LaminaStep(autoencoder(N, H, args.seed)),
+        "lamina+addmm (proposed nn diff)": LaminaStep(with_addmm(autoencoder(N, H, args.seed))),
+    }
+    check_net = LaminaStep(autoencoder(N, H, args.seed + 1))
+    same = check_same_math(check_net, NaiveStep(N, H), batches[0])
+    del check_net
+
+    probe = gemm_probe(B, H, N, args.seed)
+    names = [*variants, "gemm"]
+    wall: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    for r in range(args.warmup + args.rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            batch = batches[r % len(batches)]
+            c0, t0 = time.process_time(), time.perf_counter()
+            dt = probe() if name == "gemm" else None
+            if dt is None:
+                variants[name](batch)
+            elapsed = time.perf_counter() - t0 if dt is None else dt
+            if r >= args.warmup:
+                wall[name].append(elapsed)
+                cpu[name].append(time.process_time() - c0)
+    total = time.perf_counter() - started
+
+    gemm_flops = 3 * 2 * B * H * N
+    rate = gemm_flops / statistics.median(wall["gemm"])  # FLOP/s
+    step_flops = gemm_flops + 2 * 2 * nnz * H
+    bound = step_flops / rate
+    rows = []
+    naive_ms = statistics.median(wall["naive"]) * 1e3
+    for name in variants:
+        ms = statistics.median(wall[name]) * 1e3
+        paired = statistics.median(
+            n / v for n, v in zip(wall["naive"], wall[name], strict=True)
+        )  # per-round ratio: robust to load drifting during the run
+        rows.append(
+            {
+                "variant": name,
+                "ms_per_step": ms,
+                "cpu_ms_per_step": statistics.median(cpu[name]) * 1e3,
+                "steps_per_s": 1e3 / ms,
+                "speedup_vs_naive": naive_ms / ms,
+                "speedup_paired": paired,
+                "ratio_to_bound": ms / (bound * 1e3),
+            }
+        )
+    result: dict[str, object] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_avg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "shape": {"B": B, "H": H, "N": N, "mean_nnz_per_batch": nnz, "nnz_per_row": nnz / B},
+        "rounds": args.rounds,
+        "same_math_check": same,
+        "gemm_gflops": rate / 1e9,
+        "bound_ms": bound * 1e3,
+        "bound_flops": step_flops,
+        "rows": rows,
+        "wall_s": total,
+    }
+    print(f"{result['date']} | {result['machine']} | torch {torch.__version__}, "
+          f"{result['threads']} thread(s) | load avg {result['load_avg_before_after']}")  # fmt: skip
+    print(f"B={B} H={H} N={N}, mean nnz/row {nnz / B:.1f}; {args.rounds} interleaved rounds in "
+          f"{total:.0f} s; same-math check: {same}")  # fmt: skip
+    print(f"GEMM rate (3 output-layer GEMMs, same run): {rate / 1e9:.1f} GFLOP/s; "
+          f"FLOP lower bound {step_flops / 1e9:.3f} GFLOP/step = {bound * 1e3:.1f} ms/step")  # fmt: skip
+    print("\n| variant | ms/step (median) | CPU ms/step | steps/s | vs naive | vs naive (paired) "
+          "| x bound |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for row in rows:
+        print(f"| {row['variant']} | {row['ms_per_step']:.1f} | {row['cpu_ms_per_step']:.1f} | "
+              f"{row['steps_per_s']:.2f} | {row['speedup_vs_naive']:.2f}x | "
+              f"{row['speedup_paired']:.2f}x | {row['ratio_to_bound']:.2f} |")  # fmt: skip
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

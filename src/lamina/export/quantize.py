@@ -1,0 +1,109 @@
+"""int8 quantization with ONNX Runtime's tools (``onnxruntime.quantization``), never
+``torch.ao.quantization`` (deprecated in torch 2.13).
+
+* dynamic: ``quantize_dynamic``: weights stored int8, activations quantized per batch at run time
+  (``MatMul`` -> ``DynamicQuantizeMatMul``).
+* static: ``quantize_static`` in QDQ format, activation ranges from calibration rows (MinMax).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from lamina.errors import DependencyError, ModelError
+from lamina.export.settings import ExportSettings
+
+__all__ = ["RowsReader", "quantize"]
+
+CALIBRATION_BATCH = 64  # rows per calibration batch: MinMax only keeps running extremes
+
+
+class RowsReader:
+    """A ``CalibrationDataReader`` over dense rows: yields ``{input: (b, units) float32}``.
+
+    Args:
+        inputs: ONNX input name -> (R, units) float32 rows (all with the same R).
+        batch: rows per yielded batch.
+    """
+
+    def __init__(self, inputs: Mapping[str, np.ndarray], *, batch: int = CALIBRATION_BATCH):
+        self._inputs = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+        self._batch = batch
+        self._it: Iterator[dict[str, np.ndarray]] = self._batches()
+
+    def _batches(self) -> Iterator[dict[str, np.ndarray]]:
+        rows = min(len(v) for v in self._inputs.values())
+        for start in range(0, rows, self._batch):
+            yield {k: v[start : start + self._batch] for k, v in self._inputs.items()}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next batch, or None when exhausted (the ORT protocol)."""
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        """Start over (ORT calls it between calibration passes)."""
+        self._it = self._batches()
+
+
+def quantize(
+    model: onnx.ModelProto,
+    settings: ExportSettings,
+    *,
+    calibration: Mapping[str, np.ndarray] | None = None,
+) -> onnx.ModelProto:
+    """Quantize an fp32 model to int8.
+
+    Args:
+        model: the fp32 model (from :func:`lamina.export.onnx_graph.build_onnx`).
+        settings: ``int8`` (dynamic/static), ``weight_type``, ``per_channel``.
+        calibration: ONNX input name -> (R, units) float32 rows; required for static.
+
+    Returns:
+        The int8 model (metadata not yet attached).
+
+    Raises:
+        DependencyError: onnxruntime is not installed.
+        ModelError: static quantization without calibration rows.
+    """
+    try:
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_dynamic,
+            quantize_static,
+        )
+    except ImportError:
+        raise DependencyError.missing("onnxruntime", "export") from None
+    weight_type = QuantType.QInt8 if settings.weight_type == "qint8" else QuantType.QUInt8
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    del model.graph.value_info[:]  # stale shapes make the quantizer's inference fail
+    with tempfile.TemporaryDirectory(prefix="lamina-quant-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save_model(model, src)
+        if settings.int8 == "dynamic":
+            quantize_dynamic(
+                src, dst, weight_type=weight_type, per_channel=settings.per_channel
+            )
+        else:
+            if not calibration:
+                raise ModelError(
+                    "static int8 quantization needs calibration rows",
+                    hint="give --calibration FILE.nc (a dataset file of the network's inputs)",
+                )
+            quantize_static(
+                src,
+                dst,
+                RowsReader(calibration),
+                quant_format=QuantFormat.QDQ,
+                per_channel=settings.per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,  # QDQ kernels want signed weights
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+        return onnx.load_model(dst)
