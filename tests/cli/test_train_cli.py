@@ -255,3 +255,21 @@ def test_feature_index_checksums_are_stored_and_checked_on_resume(workdir: Path)
     assert result.exit_code == 2 and "SHA-256 mismatch" in result.stderr
     bad = invoke(*BASE, "--overwrite", "--feature-index", "features.txt")
     assert bad.exit_code == 2 and "NAME=PATH" in bad.stderr
+
+
+def test_layer_narrower_than_its_data_exits_2(workdir: Path) -> None:
+    bad = json.loads(json.dumps(CONFIG))
+    bad["Layers"][0]["N"] = 64  # the data files are 128 wide
+    (workdir / "config.json").write_text(json.dumps(bad))
+    result = invoke(*BASE)
+    assert result.exit_code == 2 and "'Input' has 64 units" in result.stderr
+
+
+def test_checkpoints_of_an_earlier_run_need_resume_or_overwrite(workdir: Path) -> None:
+    assert invoke(*BASE, "-e", "4", "-b", "30", "--checkpoint-interval", "2").exit_code == 0
+    (workdir / "gl.nc").unlink()
+    refused = invoke(*BASE, "-e", "1")
+    assert refused.exit_code == 2 and "gl.nc2.nc, gl.nc4.nc" in refused.stderr
+    fresh = invoke(*BASE, "-e", "1", "--overwrite")
+    assert fresh.exit_code == 0 and "removed checkpoint" in fresh.stdout
+    assert sorted(p.name for p in workdir.glob("gl.nc*")) == ["gl.nc"]

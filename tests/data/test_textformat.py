@@ -193,3 +193,20 @@ def test_directory_input_is_sorted_and_non_recursive(tmp_path: Path):
     )
     assert (tmp_path / "s").read_text() == "s1\t0\ns2\t1\n"
     assert (tmp_path / "f").read_text() == "f1\t0\nf2\t1\n"
+
+
+def test_error_message_describes_the_reported_line(tmp_path: Path):
+    # many bad elements on line 1 must not make line 2's message quote line 1
+    src = tmp_path / "in.txt"
+    src.write_text("a\t" + ":".join(["x,1,2"] * 1500) + "\n")
+    src.write_text(src.read_text() + "b\ty,3,4\n")
+    errors = [e for c in read_chunks(src, skip_bad_lines=True) for e in c.errors]
+    assert [e.line for e in errors] == [1, 2]
+    assert errors[1].message.endswith("found more than one ',' in 'y,3,4'")
+
+
+def test_quoted_values_are_not_numbers(tmp_path: Path):
+    src = tmp_path / "in.txt"
+    src.write_text('a\tx,"1"\n')
+    with pytest.raises(DataError, match=r"in.txt:1: expected a finite number .* found '\"1\"'"):
+        list(read_chunks(src, analog=True))

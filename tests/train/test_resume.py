@@ -265,3 +265,22 @@ def test_sigkill_then_resume_finishes_the_run(
     for path in [*files, tmp_path / "gl.nc"]:
         load_network(path)  # every file loads
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_resume_with_another_optimizer_starts_fresh_moments(
+    tmp_path: Path, data: tuple[Path, Path]
+) -> None:
+    run(data, tmp_path / "gl.nc", epochs=1)  # Adam
+    options = TrainOptions(
+        epochs=2, optimizer="momentum", resume=True, tensorboard=False, threads=1
+    )
+    result = train(
+        None, inputs=data[0], outputs=data[1], network_path=tmp_path / "gl.nc", options=options
+    )
+    assert result.hyperparameters.optimizer.name == "MOMENTUM"
+    assert result.hyperparameters.alpha == 0.05  # stored, not DSSTNE's default
+    state = load_network(tmp_path / "gl.nc").training
+    assert state is not None and state.optimizer == "Momentum"
+    assert {k.rsplit(".", 1)[-1] for k in state.optimizer_state if k.startswith("opt.")} == {
+        "velocity"
+    }

@@ -435,3 +435,20 @@ def test_divergence_brake_fires_and_can_be_switched_off(tmp_path: Path) -> None:
         finals[brake] = load_network(path).weight("Input", "Output").bias
     # with the brake the exploding minibatch was not applied: the bias stayed small
     assert np.abs(finals[True]).max() < 1.0 < np.abs(finals[False]).max()
+
+
+def test_decay_divides_the_learning_rate_by_applied_updates(
+    tmp_path: Path, ae_data: tuple[Path, Path]
+) -> None:
+    result = train(
+        autoencoder(Decay=0.5),
+        inputs=ae_data[0],
+        outputs=ae_data[1],
+        network_path=tmp_path / "gl.nc",
+        options=quiet(epochs=2, batch=50, alpha=0.2),
+    )
+    # 4 minibatches per epoch; DSSTNE: alpha / (1 + decay * updates already applied)
+    assert [r.learning_rate for r in result.history] == pytest.approx(
+        [0.2 / (1 + 0.5 * 3), 0.2 / (1 + 0.5 * 7)]
+    )
+    assert [r.batches for r in result.history] == [4, 8]

@@ -35,6 +35,10 @@ COMMANDS = {
         "Ranking metrics of a network on held-out data.",
     ),
     "train": ("lamina.cli.train_cmd:train", "Train a network (DSSTNE's train)."),
+    "export": (
+        "lamina.cli.export_cmd:export",
+        "Export a network to ONNX, optionally int8, verified against fp32.",
+    ),
 }
 
 

@@ -19,7 +19,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     required=True,
     help="Dataset name: the Input layer reading NAME_input (DSSTNE appends _input), else NAME.",
 )
-@click.option("-n", "network", required=True, type=_FILE, help="Trained network file (.nc).")
+@click.option(
+    "-n",
+    "network",
+    required=True,
+    type=_FILE,
+    help="Trained network file (.nc), or a model written by 'lamina export' (.onnx).",
+)
 @click.option(
     "-r",
     "input_path",
@@ -94,7 +100,14 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="Read -r values (analog) or ignore them (indicator, DSSTNE); auto = analog if "
     "the network file records analog training input.",
 )
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N] (torch engine).")
+@click.option(
+    "--engine",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "torch", "onnx"], case_sensitive=False),
+    help="torch, or onnx (ONNX Runtime, no torch import); auto = onnx when -n ends with .onnx.",
+)
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -115,6 +128,7 @@ def predict(
     dump_layer: str | None,
     input_type: str,
     device: str,
+    engine: str,
     progress: bool | None,
 ) -> None:
     """Top-k recommendations from a trained network (DSSTNE's predict).
@@ -146,6 +160,7 @@ def predict(
         input_type=input_type.lower(),  # type: ignore[arg-type]
         device=device,
         progress=progress,
+        engine=engine.lower(),  # type: ignore[arg-type]
     )
     what = "activations of" if result.dumped else "recommendations from"
     notes = []

@@ -148,7 +148,11 @@ def train(
     \b
     Example:
       lamina train -c config.json -i gl_input.nc -o gl_output.nc -n gl.nc -b 256 -e 50
-    Unlike DSSTNE, no initial_network.nc is written to the current directory.
+
+    Hyper-parameter flags left out take the config's TrainingParameters, else the
+    DSSTNE default shown. Ctrl-C saves the current state to -n (exit 130); --resume
+    continues from it or from the newest checkpoint. Unlike DSSTNE, no
+    initial_network.nc is written to the current directory.
     """
     from lamina.train.options import TrainOptions
     from lamina.train.trainer import train as run

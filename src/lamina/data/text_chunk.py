@@ -4,6 +4,7 @@ errors (``LineErrors``) and analog value parsing (``parse_values``)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import SupportsInt
@@ -61,6 +62,7 @@ class Chunk:
 
 
 def snippet(buf: bytes, first: SupportsInt, last: SupportsInt, limit: int = 60) -> str:
+    """``repr`` of ``buf[first:last]`` for an error message, shortened to ``limit`` bytes."""
     start, end = int(first), int(last)
     text = buf[start : min(end, start + limit)].decode("utf-8", "replace")
     return repr(text + ("..." if end - start > limit else ""))
@@ -73,22 +75,23 @@ class LineErrors:
         self.bad = np.zeros(n_lines, dtype=bool)
         self.found: dict[int, str] = {}
 
-    def add(self, lines: np.ndarray, make_message: object) -> None:
+    def add(self, lines: np.ndarray, make_message: Callable[[int], str]) -> None:
+        """Mark ``lines`` (chunk line numbers, 0-based) bad; describe the first few new ones."""
         lines = np.asarray(lines)
         if lines.size == 0:
             return
         new = lines[~self.bad[lines]]
         for i in np.unique(new)[:20].tolist():  # keep a few messages per kind; count them all
-            self.found.setdefault(i, make_message(i))  # type: ignore[operator]
+            self.found.setdefault(i, make_message(i))
         self.bad[lines] = True
 
 
-def first_elem_message(line_of: np.ndarray, elems: np.ndarray, message: object) -> object:
-    """A per-line message factory that describes the line's first offending element."""
-    first_by_line: dict[int, int] = {}
-    for j in elems[:1000].tolist():
-        first_by_line.setdefault(int(line_of[j]), j)
-    return lambda i: message(first_by_line.get(i, int(elems[0])))  # type: ignore[operator]
+def first_elem_message(
+    line_of: np.ndarray, elems: np.ndarray, message: Callable[[int], str]
+) -> Callable[[int], str]:
+    """Turn a per-element message into a per-line one describing the line's first bad element."""
+    lines = line_of[elems]
+    return lambda i: message(int(elems[np.flatnonzero(lines == i)[0]]))
 
 
 def parse_values(
@@ -123,6 +126,7 @@ def parse_values(
             engine="c",
             na_filter=False,
             skip_blank_lines=False,
+            quoting=3,  # csv.QUOTE_NONE: a quote is not part of a number
         )
         parsed = frame["v"].to_numpy()
         if parsed.size != has.size:

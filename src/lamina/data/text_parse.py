@@ -3,6 +3,7 @@ skips bad lines. Both work with numpy on the chunk's bytes (see ``lamina.data.te
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +214,12 @@ def parse_general(path: Path, buf: bytes, first_line: int, analog: bool, skip: b
     )
 
 
+def _bad_byte(byte: int, _line: int) -> str:
+    return f"expected UTF-8 text, found byte 0x{byte:02x}"
+
+
 def _mark_bad_utf8(buf: bytes, nl: np.ndarray, errors: LineErrors) -> None:
+    """Mark every line holding bytes that are not UTF-8 (each bad line is decoded past once)."""
     pos = 0
     while True:
         try:
@@ -222,7 +228,5 @@ def _mark_bad_utf8(buf: bytes, nl: np.ndarray, errors: LineErrors) -> None:
         except UnicodeDecodeError as exc:
             at = pos + exc.start
             line = int(np.searchsorted(nl, at))
-            errors.add(
-                np.array([line]), lambda i, b=buf[at]: f"expected UTF-8 text, found byte 0x{b:02x}"
-            )
+            errors.add(np.array([line]), functools.partial(_bad_byte, buf[at]))
             pos = int(nl[line]) + 1

@@ -2,13 +2,15 @@
 
 EASE is here only as a reference ranker that ``lamina evaluate --baselines ease`` scores beside a
 network: a strong, cheap linear model that tells whether a trained network is any good. It is not
-a Lamina model (it cannot be trained, saved or served) and needs a dense ``n_items x n_items``
-matrix, so it is refused when that matrix does not fit the memory budget.
+a Lamina model (it cannot be trained, saved or served), and it needs dense matrices: it is refused
+(``ModelError``) when they exceed a memory budget (default half of the available RAM).
 
 Model, for a binary user-item matrix ``X`` (U, n) of training rows: ``G = XᵀX + λI``,
 ``P = G⁻¹``, ``B = I - P · diag(1 / diag(P))`` (so ``diag(B) = 0``), scores ``S = X B``. Users'
 own training items are excluded from the ranking, so only ``-(X P) / diag(P)`` matters. The
-inverse is a Cholesky inverse (LAPACK ``potrf`` + ``potri``) in float64 by default.
+inverse is a Cholesky inverse (LAPACK ``potrf`` + ``potri``), in float64 by default. With fewer
+users than items the same scores come from the U x U matrix ``XXᵀ + λI`` (Woodbury: the "dual"
+form, ``XP = (XXᵀ + λI)⁻¹X``), which is cheaper and never forms an n x n matrix.
 
 Choosing λ: a validation split is carved from the training rows with the anchors' protocol
 (each user with >= 2 items gives ``round(0.2 n)`` random items, seeded, to validation); EASE is fit
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,15 +36,16 @@ __all__ = [
     "EaseSelection",
     "available_memory",
     "check_ease_memory",
+    "ease_fit",
     "ease_inverse",
-    "ease_scores",
+    "ease_memory",
     "ease_top_k",
     "holdout_rows",
     "select_lambda",
 ]
 
 DEFAULT_LAMBDAS = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0)
-WORKING_COPIES = 3  # Gram/inverse, its LAPACK copy and the symmetrized inverse: n^2 each
+WORKING_COPIES = 3  # Gram, its LAPACK factor and the symmetrized inverse (n² each)
 _USER_CHUNK = 1024  # users scored per matmul: bounds the (chunk, n) score block
 
 
@@ -76,57 +79,71 @@ def available_memory() -> int:
         return 8 << 30
 
 
+def ease_memory(n_items: int, n_users: int, *, dtype: type = np.float64) -> tuple[str, int]:
+    """The cheaper exact form of EASE for this shape and the bytes it needs.
+
+    ``"primal"`` inverts the n x n ``XᵀX + λI`` (``WORKING_COPIES n²`` numbers); ``"dual"``
+    (Woodbury, when users are fewer than items) inverts the U x U ``XXᵀ + λI`` and keeps dense
+    U x n matrices (``WORKING_COPIES (U² + U n)`` numbers).
+    """
+    size = np.dtype(dtype).itemsize
+    primal = WORKING_COPIES * n_items * n_items * size
+    dual = WORKING_COPIES * (n_users * n_users + n_users * n_items) * size
+    return ("dual", dual) if dual < primal else ("primal", primal)
+
+
 def check_ease_memory(
-    n_items: int, *, memory_budget: int | None = None, dtype: type = np.float64
-) -> int:
-    """Refuse EASE when its dense item-item matrices would exceed the memory budget.
+    n_items: int, n_users: int, *, memory_budget: int | None = None, dtype: type = np.float64
+) -> tuple[str, int]:
+    """Refuse EASE when its dense matrices would exceed the memory budget.
 
     Args:
         n_items: catalogue size n.
+        n_users: training rows U.
         memory_budget: bytes allowed; default half of :func:`available_memory`.
         dtype: float dtype of the matrices.
 
     Returns:
-        The bytes EASE needs: ``WORKING_COPIES * n² * itemsize``.
+        ``(form, bytes)`` as :func:`ease_memory`.
 
     Raises:
         ModelError: the need exceeds the budget (the message names the item count and limit).
     """
     budget = available_memory() // 2 if memory_budget is None else int(memory_budget)
-    need = WORKING_COPIES * n_items * n_items * np.dtype(dtype).itemsize
+    form, need = ease_memory(n_items, n_users, dtype=dtype)
     if need > budget:
         raise ModelError(
-            f"EASE needs {WORKING_COPIES} dense {n_items:,} x {n_items:,} "
-            f"{np.dtype(dtype).name} matrices ({need / 2**30:.2f} GiB) for {n_items:,} items; "
-            f"the memory budget is {budget / 2**30:.2f} GiB",
+            f"EASE needs dense {n_items:,} x {n_items:,} item-item matrices "
+            f"({need / 2**30:.2f} GiB in {np.dtype(dtype).name} for {n_items:,} items and "
+            f"{n_users:,} users); the memory budget is {budget / 2**30:.2f} GiB",
             hint="drop ease from --baselines, or raise the budget with --ease-memory GIB",
         )
-    return need
+    return form, need
 
 
-def _gram(train: Csr, n_items: int, dtype: type) -> np.ndarray:
-    """(n, n) ``XᵀX`` of the binary matrix of ``train`` (repeated items count once)."""
+def _binary(rows: Csr, n_items: int, dtype: type) -> object:
+    """The (R, n) scipy CSR 0/1 matrix of ``rows`` (repeated items count once)."""
     import scipy.sparse as sp
 
-    ok = (train.indices >= 0) & (train.indices < n_items)
+    ok = (rows.indices >= 0) & (rows.indices < n_items)
     x = sp.csr_matrix(
-        (np.ones(int(ok.sum()), dtype=dtype), (train.row_ids()[ok], train.indices[ok])),
-        shape=(train.n_rows, n_items),
+        (np.ones(int(ok.sum()), dtype=dtype), (rows.row_ids()[ok], rows.indices[ok])),
+        shape=(rows.n_rows, n_items),
     )
     x.sum_duplicates()
     x.data[:] = 1
-    return np.asarray((x.T @ x).toarray(), dtype=dtype)
+    return x
 
 
 def ease_inverse(gram: np.ndarray, lam: float) -> np.ndarray:
-    """``P = (G + λI)⁻¹`` by Cholesky (LAPACK potrf + potri), symmetric, ``gram``'s dtype.
+    """``(G + λI)⁻¹`` by Cholesky (LAPACK potrf + potri), symmetric, in ``gram``'s dtype.
 
     Args:
-        gram: (n, n) ``XᵀX`` (left unchanged).
+        gram: (m, m) symmetric positive semi-definite matrix, e.g. ``XᵀX`` (left unchanged).
         lam: the ridge λ > 0.
 
     Returns:
-        (n, n) ``P``.
+        (m, m) the inverse.
 
     Raises:
         UsageError: ``lam <= 0``. ModelError: ``G + λI`` is not positive definite.
@@ -142,36 +159,52 @@ def ease_inverse(gram: np.ndarray, lam: float) -> np.ndarray:
     if info == 0:
         c, info = potri(c, lower=False, overwrite_c=True)
     if info != 0:
-        raise ModelError(f"EASE: XᵀX + {lam}·I is not positive definite (LAPACK info {info})")
+        raise ModelError(f"EASE: the Gram matrix + {lam}·I is not positive definite (info {info})")
     upper = np.triu(c)
     del c
     upper += np.triu(upper, 1).T  # the full symmetric inverse
     return upper
 
 
-def ease_scores(rows: Csr, inverse: np.ndarray) -> np.ndarray:
-    """(R, n) EASE scores ``-(X P) / diag(P)`` of ``rows`` (own items not removed).
+def ease_fit(
+    train: Csr, *, n_items: int, lam: float, dtype: type = np.float64, form: str = "primal"
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Fit EASE on ``train``; return a scorer of its rows.
 
-    Equals ``X B`` with ``B = I - P diag(1/diag(P))`` on every item outside the row.
+    Both forms give the same scores ``-(X P)_r / diag(P)`` (``X B`` off the row's own items):
+    ``"primal"`` forms ``P = (XᵀX + λI)⁻¹``; ``"dual"`` uses ``XP = (XXᵀ + λI)⁻¹X`` and
+    ``diag(P) = (1 - colsum(X ∘ XP)) / λ`` (Woodbury), never forming an n x n matrix.
+
+    Args:
+        train: U training rows.
+        n_items: catalogue size n.
+        lam: λ > 0.
+        dtype: float dtype.
+        form: ``"primal"`` or ``"dual"`` (see :func:`ease_memory`).
+
+    Returns:
+        ``scores(rows)``: (len(rows),) training-row ids -> (len(rows), n) scores.
     """
-    import scipy.sparse as sp
+    x = _binary(train, n_items, dtype)
+    if form == "dual":
+        dense = np.asarray(x.toarray(), dtype=dtype)  # (U, n)
+        xp = ease_inverse(np.asarray((x @ x.T).toarray(), dtype=dtype), lam) @ dense
+        diag = (1.0 - np.einsum("ui,ui->i", dense, xp)) / lam
+        del dense
+        return lambda rows: -xp[rows] / diag[None, :]
+    inverse = ease_inverse(np.asarray((x.T @ x).toarray(), dtype=dtype), lam)
+    diag = np.diag(inverse).copy()
+    return lambda rows: -np.asarray(x[rows] @ inverse) / diag[None, :]
 
-    n = inverse.shape[0]
-    ok = (rows.indices >= 0) & (rows.indices < n)
-    x = sp.csr_matrix(
-        (np.ones(int(ok.sum()), dtype=inverse.dtype), (rows.row_ids()[ok], rows.indices[ok])),
-        shape=(rows.n_rows, n),
-    )
-    x.sum_duplicates()
-    x.data[:] = 1
-    return -np.asarray(x @ inverse) / np.diag(inverse)[None, :]
 
-
-def _rank(train: Csr, inverse: np.ndarray, k: int, n_items: int) -> np.ndarray:
+def _rank(
+    train: Csr, scores: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, k: int, n_items: int
+) -> np.ndarray:
+    """(len(rows), k') top-k of EASE ``scores`` for training rows ``rows``, own items excluded."""
     chunks = []
-    for r0 in range(0, train.n_rows, _USER_CHUNK):
-        part = train.select(slice(r0, min(train.n_rows, r0 + _USER_CHUNK)))
-        idx, _ = top_k(ease_scores(part, inverse), k, n_real=n_items, exclude=part)
+    for r0 in range(0, rows.size, _USER_CHUNK):
+        ids = rows[r0 : r0 + _USER_CHUNK]
+        idx, _ = top_k(scores(ids), k, n_real=n_items, exclude=train.select(ids))
         chunks.append(idx)
     return np.concatenate(chunks) if chunks else np.zeros((0, min(k, n_items)), np.int64)
 
@@ -238,13 +271,13 @@ def select_lambda(
         raise ModelError("EASE: no training row has 2 or more items to carve a validation split")
     if len(grid) == 1:
         return EaseSelection(lam=grid[0], scores={}, users=int(users.size))
-    gram = _gram(fit, n_items, dtype)
-    fit_u, held_u = fit.select(users), held.select(users)
+    form, _ = ease_memory(n_items, fit.n_rows, dtype=dtype)
+    held_u = held.select(users)
     scores: dict[float, float] = {}
     for lam in grid:
-        inverse = ease_inverse(gram, lam)
-        ranked = _rank(fit_u, inverse, 10, n_items)
-        del inverse
+        scorer = ease_fit(fit, n_items=n_items, lam=lam, dtype=dtype, form=form)
+        ranked = _rank(fit, scorer, users, 10, n_items)
+        del scorer
         scores[lam] = evaluate_rankings(ranked, held_u, (10,), n_items=n_items)["ndcg@10"]
     best = max(grid, key=lambda lam: (scores[lam], -lam))
     return EaseSelection(lam=best, scores=scores, users=int(users.size))
@@ -288,15 +321,16 @@ def ease_top_k(
     """
     if k < 1:
         raise UsageError(f"k must be >= 1, found {k}")
-    check_ease_memory(n_items, memory_budget=memory_budget, dtype=dtype)
+    form, _ = check_ease_memory(n_items, train.n_rows, memory_budget=memory_budget, dtype=dtype)
     if lam is None:
         selection = select_lambda(train, n_items=n_items, lambdas=lambdas, seed=seed, dtype=dtype)
     else:
         selection = EaseSelection(lam=float(lam))
-    inverse = ease_inverse(_gram(train, n_items, dtype), selection.lam)
-    ranked = _rank(train, inverse, k, n_items)
+    scorer = ease_fit(train, n_items=n_items, lam=selection.lam, dtype=dtype, form=form)
+    ranked = _rank(train, scorer, np.arange(train.n_rows), k, n_items)
     if details is not None:
         details["lambda"] = selection.lam
+        details["form"] = form
         details["validation_ndcg@10"] = {str(lam): v for lam, v in selection.scores.items()}
         details["validation_users"] = selection.users
     return ranked

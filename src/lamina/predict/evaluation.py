@@ -9,7 +9,7 @@ Baselines come from the ``lamina.predict.baselines.BASELINES`` registry and are 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ class EvaluateResult:
         layer: the ranked layer.
         metrics: ranker name (``"network"``, then each baseline) -> metric name -> value (see
             ``lamina.predict.metrics.evaluate_rankings``).
+        baseline_details: baseline name -> what it chose (e.g. EASE's ``lambda``).
     """
 
     ks: tuple[int, ...]
@@ -53,6 +54,7 @@ class EvaluateResult:
     heldout_dataset: str
     layer: str
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline_details: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native form (what ``lamina evaluate --json`` prints)."""
@@ -66,6 +68,7 @@ class EvaluateResult:
             "heldout_dataset": self.heldout_dataset,
             "layer": self.layer,
             "metrics": {name: dict(values) for name, values in self.metrics.items()},
+            "baselines": {name: dict(values) for name, values in self.baseline_details.items()},
         }
 
 
@@ -76,6 +79,7 @@ def evaluate(
     heldout_path: str | os.PathLike[str],
     ks: Sequence[int] = DEFAULT_KS,
     baselines: Sequence[str] = (),
+    baseline_options: Mapping[str, Mapping[str, Any]] | None = None,
     output_index: str | os.PathLike[str] | None = None,
     layer: str | None = None,
     batch: int = 1024,
@@ -93,7 +97,10 @@ def evaluate(
         heldout_path: netCDF file of held-out items: the dataset named like the ranked layer's
             ``DataSet``, else like the input's, else its only dataset.
         ks: cut-offs.
-        baselines: names from ``lamina.predict.baselines.BASELINES`` (e.g. ``"popularity"``).
+        baselines: names from ``lamina.predict.baselines.BASELINES`` (``"popularity"``,
+            ``"ease"``); they are fitted on the training rows before the network runs, so a
+            refused baseline fails fast.
+        baseline_options: baseline name -> keyword options, e.g. ``{"ease": {"lam": 500.0}}``.
         output_index: feature index of the items; its size is ``n_items``. Default: the highest
             item index in either dataset, plus one.
         layer: layer to rank (default ``Output``, else the only Output layer).
@@ -107,7 +114,8 @@ def evaluate(
     Raises:
         UsageError: bad ``ks`` or baseline names. DataError: datasets missing or misaligned
         (different example counts), no held-out items. NotSupportedError: input and ranked layer
-        of different widths (not an item-to-item network).
+        of different widths (not an item-to-item network). ModelError: EASE's matrices exceed its
+        memory budget.
 
     Example:
         >>> r = evaluate("gl.nc", train_path="train.nc", heldout_path="test.nc",
@@ -148,6 +156,17 @@ def evaluate(
     check_columns(held, units, what=f"{heldout_path} ({held_ds.name})")
     n_items = _n_items(output_index, train, held, units)
     k_max = max(ks)
+    options = {
+        BASELINES.canonical(n, path="baseline_options"): dict(v)
+        for n, v in (baseline_options or {}).items()
+    }
+    rankings: dict[str, np.ndarray] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for name in rankers:
+        details[name] = {}
+        rankings[name] = BASELINES.get(name)(
+            train, k_max, n_items=n_items, details=details[name], **options.get(name, {})
+        )
     chunks = []
     for part in run_layers(
         model,
@@ -160,9 +179,8 @@ def evaluate(
         exclude = train.select(slice(part.start, part.stop))
         idx, _ = top_k(part.activations[out_layer.name], k_max, n_real=n_items, exclude=exclude)
         chunks.append(idx)
-    rankings = {"network": np.concatenate(chunks) if chunks else np.zeros((0, 1), np.int64)}
-    for name in rankers:
-        rankings[name] = BASELINES.get(name)(train, k_max, n_items=n_items)
+    network = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.int64)
+    rankings = {"network": network, **rankings}
     popularity = popularity_scores(train, n_items)
     metrics = {
         name: evaluate_rankings(topk, held, ks, n_items=n_items, item_popularity=popularity)
@@ -181,6 +199,7 @@ def evaluate(
         heldout_dataset=held_ds.name,
         layer=out_layer.name,
         metrics=metrics,
+        baseline_details={name: values for name, values in details.items() if values},
     )
 
 

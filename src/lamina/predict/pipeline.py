@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -21,25 +21,29 @@ from lamina.atomic import atomic_path
 from lamina.data.index import load_index
 from lamina.data.schema import DatasetAttributes
 from lamina.errors import DataError, UsageError
-from lamina.predict.engine import LayerBatch, run_layers, show_progress
-from lamina.predict.evaluation import EvaluateResult, evaluate
 from lamina.predict.filters import FilterStats, load_filters
 from lamina.predict.inputs import (
     input_layer_for,
     read_text_rows,
     scoring_layer,
 )
-from lamina.predict.loading import LoadedModel, load_model
 from lamina.predict.recs import (
     DEFAULT_PRECISION,
+    Csr,
     RecsWriter,
     labels_by_column,
     printf_format,
     top_k,
 )
 
+if TYPE_CHECKING:
+    from lamina.config.model import NetworkConfig
+    from lamina.predict.evaluation import EvaluateResult, evaluate
+    from lamina.predict.loading import LoadedModel
+
 __all__ = [
     "DUMP_PRECISION",
+    "ENGINES",
     "EvaluateResult",
     "PredictResult",
     "evaluate",
@@ -48,6 +52,37 @@ __all__ = [
 
 DUMP_PRECISION = ".7g"  # float32 keeps ~7 significant digits: a text dump loses nothing visible
 InputType = Literal["auto", "indicator", "analog"]
+Engine = Literal["auto", "torch", "onnx"]
+ENGINES = ("auto", "torch", "onnx")
+
+
+def __getattr__(name: str) -> Any:
+    """``evaluate`` and ``EvaluateResult`` load torch: imported on first use only."""
+    if name in ("evaluate", "EvaluateResult"):
+        from lamina.predict import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class LayerBatch(Protocol):
+    """Activations of rows ``[start, stop)``: ``lamina.predict.engine.LayerBatch`` (torch) or
+    ``lamina.export.runtime.RowBatch`` (ONNX Runtime)."""
+
+    start: int
+    stop: int
+    activations: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Backend:
+    """What ``predict`` needs from a model, whichever engine runs it."""
+
+    config: NetworkConfig
+    units: Any  # layer name -> values per example
+    analog: Any  # dataset name -> True when trained on analog (non-Boolean) data
+    run: Any  # (rows, input_layer, layers, batch, progress) -> Iterator[LayerBatch]
+    rows_for_progress: Any  # (progress, rows) -> bool
 
 
 @dataclass(frozen=True)
@@ -96,6 +131,7 @@ def predict(
     input_type: InputType = "auto",
     device: str = "cpu",
     progress: bool | None = None,
+    engine: Engine = "auto",
 ) -> PredictResult:
     """Top-``k`` recommendations per sample of a DSSTNE text file (DSSTNE's ``predict``).
 
@@ -117,8 +153,11 @@ def predict(
         dump_layer: write this layer's activations instead of recommendations.
         input_type: ``indicator`` (DSSTNE), ``analog`` (use the values), or ``auto``: analog when
             the network file records that the input dataset was analog, else indicator.
-        device: torch device.
+        device: torch device (the onnx engine runs on the CPU only).
         progress: tqdm bar on stderr; None = on for large inputs on a terminal.
+        engine: ``torch`` (a ``.nc`` network file), ``onnx`` (a model written by ``lamina
+            export``, run by ONNX Runtime without importing torch), or ``auto``: onnx when
+            ``network`` ends with ``.onnx``. Same output format either way.
 
     Returns:
         A :class:`PredictResult`.
@@ -142,18 +181,19 @@ def predict(
         raise UsageError(f"input type must be one of [auto, indicator, analog]. Got {input_type!r}")
     fmt = precision or (DUMP_PRECISION if dump_layer else DEFAULT_PRECISION)
     printf_format(fmt)  # fail on a bad -p before any work
-    model = load_model(network, device=device)
-    config, geometry = model.file.config, model.network.geometry
+    backend = _open(network, engine=engine, device=device)
+    config = backend.config
     in_layer = input_layer_for(config, dataset)
     if dump_layer is not None:
         out_layer = scoring_layer(config, dump_layer, flag="--dump-layer")
     else:
         out_layer = scoring_layer(config, layer)
     analog = input_type == "analog" or (
-        input_type == "auto" and _trained_on_analog(model, in_layer.dataset or "")
+        input_type == "auto" and backend.analog(in_layer.dataset or "")
     )
+    units_out = backend.units(out_layer.name, "--dump-layer" if dump_layer else "--layer")
     features = load_index(input_index)
-    _check_index(features, geometry[in_layer.name].stride, input_index, in_layer.name)
+    _check_index(features, backend.units(in_layer.name, "-d"), input_index, in_layer.name)
     text = read_text_rows(input_path, features, analog=analog)
     result = PredictResult(
         path=Path(output_path),
@@ -166,20 +206,18 @@ def predict(
         unknown_labels=text.unknown_labels,
         replaced_lines=text.replaced_lines,
     )
-    parts = run_layers(
-        model,
+    parts = backend.run(
         text.rows,
         input_layer=in_layer.name,
         layers=[out_layer.name],
         batch=batch,
-        progress=show_progress(progress, len(text.samples)),
+        progress=backend.rows_for_progress(progress, len(text.samples)),
     )
     if dump_layer is not None:
-        units = geometry[out_layer.name].stride
-        _dump(parts, text.samples, out_layer.name, units, output_path, fmt)
+        _dump(parts, text.samples, out_layer.name, units_out, output_path, fmt)
         return result
     index = load_index(output_index)  # type: ignore[arg-type]
-    _check_index(index, geometry[out_layer.name].stride, output_index, out_layer.name)
+    _check_index(index, units_out, output_index, out_layer.name)
     labels = labels_by_column(index)
     filters = None
     if filter_path is not None:
@@ -206,6 +244,58 @@ def _check_index(index: dict[str, int], units: int, path: object, layer: str) ->
             f"found {top}",
             hint="use the feature index the network was trained with",
         )
+
+
+def _open(network: str | os.PathLike[str], *, engine: str, device: str) -> _Backend:
+    """Load ``network`` with the chosen engine; only the torch engine imports torch."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {list(ENGINES)}. Got {engine!r}.")
+    if engine == "auto":
+        engine = "onnx" if str(network).lower().endswith(".onnx") else "torch"
+    if engine == "onnx":
+        return _open_onnx(network, device=device)
+    from lamina.predict.engine import run_layers, show_progress
+    from lamina.predict.loading import load_model
+
+    model = load_model(network, device=device)
+    geometry = model.network.geometry
+
+    def run(rows: Csr, **kw: Any) -> Iterator[LayerBatch]:
+        return run_layers(model, rows, **kw)
+
+    return _Backend(
+        config=model.file.config,
+        units=lambda name, flag: geometry[name].stride,
+        analog=lambda dataset: _trained_on_analog(model, dataset),
+        run=run,
+        rows_for_progress=show_progress,
+    )
+
+
+def _open_onnx(network: str | os.PathLike[str], *, device: str) -> _Backend:
+    from lamina.export.runtime import load_onnx, show_progress
+
+    if device != "cpu":
+        raise UsageError(f"--engine onnx runs on the CPU; expected --device cpu, found {device!r}")
+    model = load_onnx(network)
+    bits = model.metadata.data_attributes
+
+    def units(name: str, flag: str) -> int:
+        if name in model.metadata.inputs:
+            return model.units(name)
+        model.check_output(name, flag=flag)
+        return model.units(name)
+
+    def analog(dataset: str) -> bool:
+        return dataset in bits and not int(bits[dataset]) & DatasetAttributes.BOOLEAN
+
+    return _Backend(
+        config=model.config,
+        units=units,
+        analog=analog,
+        run=model.run_layers,
+        rows_for_progress=show_progress,
+    )
 
 
 def _trained_on_analog(model: LoadedModel, dataset: str) -> bool:

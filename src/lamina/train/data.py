@@ -112,6 +112,8 @@ class TrainingData:
 
     def __init__(self, columns: Mapping[str, Column], *, sources: str = "") -> None:
         counts = {name: col.examples for name, col in columns.items()}
+        if not counts:
+            raise DataError(f"{sources}: expected datasets to train on, found none")
         if len(set(counts.values())) > 1:
             raise DataError(
                 f"{sources}: all datasets must have the same number of examples (one row per "
@@ -130,11 +132,12 @@ class TrainingData:
         """Raise DataError unless every dataset in ``names`` is present."""
         from lamina.errors import did_you_mean
 
+        held = sorted(self.columns)
         for name in names:
             if name not in self.columns:
                 raise DataError(
                     f"{self.sources}: the config's {where} reads dataset {name!r}, but the data "
-                    f"files hold {sorted(self.columns)}." + did_you_mean(name, self.columns)
+                    f"files hold {held}." + did_you_mean(name, held)
                 )
 
     def take(self, ids: np.ndarray) -> TrainingData:
@@ -207,6 +210,7 @@ def load_training_data(
         DataError: a file is unreadable, or the datasets disagree on the number of examples.
     """
     columns: dict[str, Column] = {}
+    available: list[str] = []
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
@@ -216,10 +220,17 @@ def load_training_data(
         if not path.is_file():
             raise UsageError(f"data file {str(path)!r} does not exist.")
         for ds in open_datasets(path):
+            available.append(ds.name)
             if ds.name in columns or (names is not None and ds.name not in names):
                 continue
             columns[ds.name] = _read_column(ds)
     sources = ", ".join(str(Path(p)) for p in paths)
-    if not columns:
-        raise DataError(f"{sources}: no datasets found")
+    from lamina.errors import did_you_mean
+
+    for name in names or []:
+        if name not in columns:
+            raise DataError(
+                f"{sources}: the config's DataSet {name!r} is not in the data files, which hold "
+                f"{sorted(set(available))}." + did_you_mean(name, available)
+            )
     return TrainingData(columns, sources=sources)

@@ -172,7 +172,8 @@ class _SparseSigmoidCrossEntropy(torch.autograd.Function):
         b_zero: float,
     ) -> torch.Tensor:
         """z, a: (B, N); rows, cols: (nnz,) int64; v: (nnz,) target values; w: (B,) or None."""
-        z_nz = z[rows, cols]  # (nnz,)
+        flat = rows * z.shape[1] + cols  # (nnz,) offsets into the contiguous (B, N) buffers
+        z_nz = z.reshape(-1).index_select(0, flat)  # (nnz,)
         w_nz = None if w is None else w[rows]
         listed = b_one * F.binary_cross_entropy_with_logits(z_nz, v, reduction="none")
         correction = listed - b_zero * F.softplus(z_nz)  # (nnz,)
@@ -183,7 +184,7 @@ class _SparseSigmoidCrossEntropy(torch.autograd.Function):
         else:
             raw = (w.to(torch.float64) * F.softplus(z).sum(dim=1)).sum()
         total = b_zero * raw + correction.sum(dtype=torch.float64)
-        ctx.save_for_backward(a, rows, cols, v, w)
+        ctx.save_for_backward(a, rows, flat, v, w)
         ctx.boost = (b_one, b_zero)
         return total.to(z.dtype)
 
@@ -191,14 +192,14 @@ class _SparseSigmoidCrossEntropy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         """grad_z (B, N) = go * w * (b_zero * a, or b_one * (a - v) on listed units)."""
-        a, rows, cols, v, w = ctx.saved_tensors
+        a, rows, flat, v, w = ctx.saved_tensors
         b_one, b_zero = ctx.boost
         scale = go * b_zero if w is None else (go * b_zero * w)[:, None]
-        grad = torch.mul(a, scale)  # (B, N): the only full pass of the backward
-        a_nz = a[rows, cols]
+        grad = torch.mul(a, scale).contiguous()  # (B, N): the only full pass of the backward
+        a_nz = a.reshape(-1).index_select(0, flat)
         fix = b_one * (a_nz - v) - b_zero * a_nz  # listed units: replace raw by non-zero delta
         fix = go * fix if w is None else go * w[rows] * fix
-        grad.index_put_((rows, cols), fix, accumulate=True)
+        grad.view(-1).index_add_(0, flat, fix.to(grad.dtype))
         return grad, None, None, None, None, None, None, None
 
 

@@ -180,10 +180,10 @@ class Adam(DsstneOptimizer):
     key, default 0) shifts the bias-correction step (1 = DSSTNE's t = 2 on the first step).
 
     Without L1 decay (``lambda_l1 == 0``, DSSTNE's usual case) and with dense gradients, every
-    parameter of a group is updated by PyTorch's fused Adam kernel (``torch.optim.Adam(fused=True)``,
-    coupled L2 ``weight_decay = lambda_l2``): one pass over parameter, gradient and both moments
-    instead of about ten. With ``t_offset == 0`` the result is ``torch.optim.Adam(fused=True)``'s,
-    bit for bit; the slow path agrees to rounding (``lerp`` vs ``mul + add``).
+    parameter of a group is updated by PyTorch's fused Adam kernel (as
+    ``torch.optim.Adam(fused=True)`` with coupled L2 ``weight_decay = lambda_l2``): one pass over
+    parameter, gradient and both moments instead of about ten. With ``t_offset == 0`` the result
+    is ``torch.optim.Adam(fused=True)``'s, bit for bit; the slow path agrees to rounding.
     """
 
     mode = Optimizer.ADAM

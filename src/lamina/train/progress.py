@@ -140,7 +140,10 @@ def restore(point: ResumePoint, *, network: Network, stepper: Stepper) -> tuple[
     if state is None:  # a plain model file: its weights, fresh optimizer, epoch 0
         return Progress(), False
     meta = state.optimizer_meta
-    rng_restored = stepper.load_state_arrays(state.optimizer_state, meta)
+    arrays = state.optimizer_state
+    if state.optimizer.lower() != label(stepper.hyper.optimizer).lower():
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("opt.")}  # fresh moments
+    rng_restored = stepper.load_state_arrays(arrays, meta)
     progress = Progress(
         epoch=state.epoch,
         position=point.position,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,13 @@ from pathlib import Path
 from lamina.errors import CheckpointError
 from lamina.train.network_file import NetworkFile, find_latest_checkpoint, load_network
 
-__all__ = ["ResumePoint", "file_sha256", "find_resume_point", "remove_stale_temp_files"]
+__all__ = [
+    "ResumePoint",
+    "existing_checkpoints",
+    "file_sha256",
+    "find_resume_point",
+    "remove_stale_temp_files",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,16 @@ def find_resume_point(
     if not points:
         return None
     return max(points, key=lambda p: (p.epoch, p.position))
+
+
+def existing_checkpoints(network_path: Path) -> list[Path]:
+    """The checkpoint files ``<network><epoch>.nc`` beside ``network_path``, by epoch."""
+    folder = network_path.parent if str(network_path.parent) else Path(".")
+    pattern = re.compile(re.escape(network_path.name) + r"(\d+)\.nc")
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
 
 
 def remove_stale_temp_files(network_path: Path) -> list[Path]:

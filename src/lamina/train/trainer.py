@@ -49,7 +49,12 @@ from lamina.train.progress import (
     restore,
     same_network,
 )
-from lamina.train.resume import find_resume_point, index_checksums, remove_stale_temp_files
+from lamina.train.resume import (
+    existing_checkpoints,
+    find_resume_point,
+    index_checksums,
+    remove_stale_temp_files,
+)
 from lamina.train.tensorboard import ScalarLog, default_logdir
 
 __all__ = ["train"]
@@ -143,6 +148,13 @@ class _Run:
                 f"network file {str(network_path)!r} already exists.",
                 hint="pass --resume to continue training it, or --overwrite to start afresh",
             )
+        self.stale = [] if options.resume else existing_checkpoints(network_path)
+        if self.stale and not options.overwrite:
+            raise UsageError(
+                f"checkpoints of an earlier run exist: {', '.join(p.name for p in self.stale)}.",
+                hint="pass --resume to continue that run, or --overwrite to delete them and start "
+                "afresh",
+            )
 
     # -- setup ----------------------------------------------------------------------------
     def setup(self, config: ConfigSource, data_paths: list[Path]) -> None:
@@ -166,8 +178,9 @@ class _Run:
                 raise ConfigError(
                     f"layer {lay.name!r}: an {lay.kind.name.title()} layer needs a DataSet"
                 )
-        self.data = load_training_data(data_paths)
-        self.data.require([str(lay.dataset) for lay in cfg.layers if lay.dataset], where="DataSet")
+        names = [str(lay.dataset) for lay in cfg.layers if lay.dataset]
+        self.data = load_training_data(data_paths, names=names)
+        self.data.require(names, where="DataSet")
         widths = self.data.widths()
         try:
             resolved = cfg.resolve(widths)
@@ -191,10 +204,16 @@ class _Run:
         self.hyper = resolve_hyperparameters(opts, resolved, stored=stored)
         self.train_data, self.valid_data = self._split(self.data, resolved)
         self.network = build_network(resolved, widths, seed=self.seed).to(self.device)
+        self._check_widths()
         self.stepper = Stepper(
             self.network, self.hyper, seed=self.seed, device=self.device, brake=opts.brake
         )
         self.progress, self.rng_restored = Progress(), False
+        for (
+            stale
+        ) in self.stale:  # --overwrite: the earlier run's checkpoints would mislead --resume
+            stale.unlink(missing_ok=True)
+            self.log(f"removed checkpoint {stale} of the overwritten run")
         if point is not None:
             self.progress, self.rng_restored = restore(
                 point, network=self.network, stepper=self.stepper
@@ -203,6 +222,21 @@ class _Run:
             if self.progress.position:
                 at += f" + {self.progress.position} examples"
             self.log(f"Resuming from {point.path} ({at}).")
+
+    def _check_widths(self) -> None:
+        """DSSTNE's LoadDataSets rule: a layer must be at least as wide as its (sparse) data."""
+        for lay in self.network.config.layers:
+            if lay.kind not in (LayerKind.INPUT, LayerKind.OUTPUT):
+                continue
+            col = self.data.columns[str(lay.dataset)]
+            units = self.network.geometry[lay.name].stride
+            if units < col.stride or (not col.sparse and units != col.stride):
+                need = "at least" if col.sparse else "exactly"
+                raise DataError(
+                    f"layer {lay.name!r} has {units} units but its dataset {col.name!r} is "
+                    f"{col.stride} wide; it needs {need} {col.stride}.",
+                    hint='set "N": "auto" to size the layer from the data',
+                )
 
     @staticmethod
     def _load(config: NetworkConfig | PathLike | dict[str, Any]) -> NetworkConfig:
