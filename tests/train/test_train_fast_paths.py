@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from lamina.config.enums import Activation, ErrorFunction, Optimizer
-from lamina.config.model import DeltaBoost
+from lamina.config.model import SMCE, DeltaBoost
 from lamina.train.losses import output_loss
 from lamina.train.optimizers import make_optimizer
 
@@ -23,9 +23,12 @@ CE, SIGMOID = ErrorFunction.CROSS_ENTROPY, Activation.SIGMOID
 ROWS = [[0, 3, 8], [1], [], [2, 5, 6, 7], [4]]  # B = 5 rows of a 9-wide target, one empty
 
 
-def _loss_and_grad(z0: torch.Tensor, target, **kw) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss_and_grad(
+    z0: torch.Tensor, target, *, error_function: ErrorFunction = CE, **kw
+) -> tuple[torch.Tensor, torch.Tensor]:
     z = z0.clone().requires_grad_(True)
-    loss = output_loss(z, torch.sigmoid(z), target, error_function=CE, activation=SIGMOID, **kw)
+    a = torch.sigmoid(z)
+    loss = output_loss(z, a, target, error_function=error_function, activation=SIGMOID, **kw)
     (loss / z.shape[0]).backward()
     return loss.detach(), z.grad
 
@@ -86,6 +89,29 @@ def test_no_grad_forward_gives_the_same_value(make_sparse) -> None:
         plain = output_loss(z, torch.sigmoid(z), target, error_function=CE, activation=SIGMOID)
     loss, _ = _loss_and_grad(z, target)
     assert plain.item() == loss.item()
+
+
+@pytest.mark.parametrize("zero_target", [0.0, -0.5, 0.2])
+@pytest.mark.parametrize(
+    "ef",
+    [ErrorFunction.SCALED_MARGINAL_CROSS_ENTROPY, ErrorFunction.DATA_SCALED_MARGINAL_CROSS_ENTROPY],
+)
+def test_smce_fused_path_equals_dense_formulation(make_sparse, ef, zero_target: float) -> None:
+    """MovieLens sample margins (zeroTarget 0, oneTarget 1) skip the zero mask: still the dense
+    formulation's value and gradient, saturated units included (a == 0 and a == 1 exactly)."""
+    smce = SMCE(one_target=1.0, zero_target=zero_target, one_scale=2.0, zero_scale=0.5)
+    target = make_sparse(ROWS, 9, analog=False)
+    z0 = 3.0 * torch.randn(5, 9, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    z0[0, 0], z0[0, 1], z0[3, 2], z0[3, 4] = 40.0, -800.0, 45.0, -760.0  # listed/unlisted extremes
+    fused_loss, fused_grad = _loss_and_grad(z0, target, smce=smce, error_function=ef)
+    dense_loss, dense_grad = _loss_and_grad(
+        z0,
+        target.to_dense().double(),
+        smce=smce,
+        error_function=ErrorFunction.SCALED_MARGINAL_CROSS_ENTROPY,
+    )
+    assert fused_loss.item() == pytest.approx(dense_loss.item(), rel=1e-12)
+    torch.testing.assert_close(fused_grad, dense_grad, rtol=1e-12, atol=1e-15)
 
 
 # ---- Adam: the fused route ----

@@ -34,7 +34,12 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     default=None,
     help="Dataset file (.nc) of the network's input: activation ranges for --int8 static.",
 )
-@click.option("--per-channel", is_flag=True, help="One quantization scale per output unit.")
+@click.option(
+    "--per-channel/--per-tensor",
+    default=True,
+    show_default=True,
+    help="One int8 scale per output unit / channel, or one per weight tensor.",
+)
 @click.option(
     "--weight-type",
     type=click.Choice(["qint8", "quint8"], case_sensitive=False),

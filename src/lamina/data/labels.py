@@ -27,10 +27,11 @@ def _factorize(keys: np.ndarray) -> np.ndarray:
 
 
 def byte_windows(buf: bytes) -> np.ndarray:
-    """(len(buf) + 1, 8) uint8 view: row i is ``buf[i:i + 8]`` zero-padded (no copy per row)."""
+    """(len(buf) + 1,) little-endian uint64 view with a stride of one byte: element i holds
+    ``buf[i:i + 8]`` (zero-padded past the end), so gathering labels' first 8 bytes is one take."""
     padded = np.zeros(len(buf) + 9, dtype=np.uint8)
     padded[: len(buf)] = np.frombuffer(buf, dtype=np.uint8)
-    return np.lib.stride_tricks.as_strided(padded, shape=(len(buf) + 1, 8), strides=(1, 1))
+    return np.ndarray(shape=(len(buf) + 1,), dtype="<u8", buffer=padded, strides=(1,))
 
 
 def factorize_spans(
@@ -62,14 +63,14 @@ def factorize_spans(
     if windows is None:
         windows = byte_windows(buf)
     if longest <= 7:  # one word: the bytes, and the length in the top byte
-        word = windows[starts].copy().view("<u8")[:, 0]
+        word = windows[starts]
         word &= _MASKS[lengths]
         word |= lengths.astype(np.uint64) << np.uint64(56)
         codes = _factorize(word)
     else:
         codes = np.zeros(n, dtype=np.int64)
         for offset in range(0, longest, 8):
-            word = windows[np.minimum(starts + offset, len(buf))].copy().view("<u8")[:, 0]
+            word = windows[np.minimum(starts + offset, len(buf))]
             word &= _MASKS[np.clip(lengths - offset, 0, 8)]
             sub = _factorize(word)
             codes = _factorize(codes * (int(sub.max()) + 1) + sub)

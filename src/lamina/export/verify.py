@@ -79,8 +79,8 @@ class VerifyReport:
         lines = [
             f"verified layer {self.layer!r} ({self.task}) on {self.rows} rows",
             head,
-            f"{'size (MB)':<26}{'-':>12}{self.size_fp32 / 1e6:>12.2f}"
-            f"{cell(None if self.size_int8 is None else self.size_int8 / 1e6, '.2f'):>12}",
+            f"{'size (MB)':<26}{'-':>12}{self.size_fp32 / 1e6:>12.3f}"
+            f"{cell(None if self.size_int8 is None else self.size_int8 / 1e6, '.3f'):>12}",
             f"{f'latency (ms, {self.latency_rows} rows)':<26}{self.latency_torch_ms:>12.2f}"
             f"{self.latency_fp32_ms:>12.2f}{cell(self.latency_int8_ms, '.2f'):>12}",
             f"{'max |diff| vs torch':<26}{0.0:>12.1e}{self.fp32_max_abs_diff:>12.1e}"

@@ -26,6 +26,7 @@ accumulated in float64 per row.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -152,11 +153,46 @@ def _sparse_terms(
     )
 
 
-class _SparseSigmoidCrossEntropy(torch.autograd.Function):
-    """Sigmoid cross-entropy summed over all B x N units against a sparse target, with DSSTNE's
-    sparse delta kernels as its backward (kDelta.cu: raw ``b0 * w * a``, then listed units
-    ``b1 * w * (a - v)``). Using ``a`` rather than recomputing ``sigmoid(z)`` is DSSTNE's own
-    delta and saves a transcendental pass; ``a`` must be the output activation of ``z``.
+@dataclass(frozen=True)
+class _SigmoidTerms:
+    """Per-unit errors of the sigmoid cross-entropy family on sparse targets (spec 2.3/2.4).
+
+    Unlisted units: ``zero_scale * softplus(z)`` where ``a > zero_target`` (no margin if None).
+    Listed units with value v: ``one_scale * bce(z, v)`` if ``bce`` (CrossEntropy), else
+    ``one_scale * softplus(-z) * (v if scale_by_v else 1)`` where ``a < one_target`` (SMCE, DSMCE).
+    """
+
+    zero_scale: float
+    one_scale: float
+    zero_target: float | None = None
+    one_target: float | None = None
+    bce: bool = True
+    scale_by_v: bool = False
+
+    def listed(self, z: torch.Tensor, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(nnz,) error of listed units."""
+        if self.bce:
+            return self.one_scale * F.binary_cross_entropy_with_logits(z, v, reduction="none")
+        term = self.one_scale * F.softplus(-z) * (v if self.scale_by_v else 1.0)
+        return term if self.one_target is None else torch.where(a < self.one_target, term, 0.0)
+
+    def listed_delta(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(nnz,) d(listed)/dz, DSSTNE's non-zero delta kernel."""
+        if self.bce:
+            return self.one_scale * (a - v)
+        delta = self.one_scale * (a - 1.0) * (v if self.scale_by_v else 1.0)
+        return delta if self.one_target is None else torch.where(a < self.one_target, delta, 0.0)
+
+    def zero_mask(self, a: torch.Tensor) -> torch.Tensor | None:
+        """Bool mask of unlisted units inside the margin, None when every unit counts."""
+        return None if self.zero_target is None else a > self.zero_target
+
+
+class _SparseSigmoidLoss(torch.autograd.Function):
+    """Sigmoid cross-entropy family summed over all B x N units against a sparse target, with
+    DSSTNE's sparse delta kernels as its backward (kDelta.cu: raw ``zero_scale * w * a``, then the
+    listed units' non-zero delta). Using ``a`` rather than recomputing ``sigmoid(z)`` is DSSTNE's
+    own delta and saves a transcendental pass; ``a`` must be the output activation of ``z``.
     """
 
     @staticmethod
@@ -168,39 +204,66 @@ class _SparseSigmoidCrossEntropy(torch.autograd.Function):
         cols: torch.Tensor,
         v: torch.Tensor,
         w: torch.Tensor | None,
-        b_one: float,
-        b_zero: float,
+        terms: _SigmoidTerms,
     ) -> torch.Tensor:
         """z, a: (B, N); rows, cols: (nnz,) int64; v: (nnz,) target values; w: (B,) or None."""
         flat = rows * z.shape[1] + cols  # (nnz,) offsets into the contiguous (B, N) buffers
         z_nz = z.reshape(-1).index_select(0, flat)  # (nnz,)
-        w_nz = None if w is None else w[rows]
-        listed = b_one * F.binary_cross_entropy_with_logits(z_nz, v, reduction="none")
-        correction = listed - b_zero * F.softplus(z_nz)  # (nnz,)
-        if w_nz is not None:
-            correction = w_nz * correction
-        if w is None:  # one softplus pass; cascade sum in z's dtype, then float64
-            raw = F.softplus(z).sum().to(torch.float64)
+        a_nz = a.reshape(-1).index_select(0, flat)
+        zero_nz = terms.zero_scale * F.softplus(z_nz)
+        mask_nz = terms.zero_mask(a_nz)
+        zero_nz = zero_nz if mask_nz is None else torch.where(mask_nz, zero_nz, 0.0)
+        correction = terms.listed(z_nz, a_nz, v) - zero_nz  # (nnz,): listed replaces raw
+        if w is not None:
+            correction = w[rows] * correction
+        raw_terms = F.softplus(z)  # (B, N): the only full pass of the forward
+        mask = terms.zero_mask(a)
+        if mask is not None:
+            raw_terms = raw_terms.masked_fill_(~mask, 0.0)
+        if w is None:  # cascade sum in z's dtype, then float64
+            raw = raw_terms.sum().to(torch.float64)
         else:
-            raw = (w.to(torch.float64) * F.softplus(z).sum(dim=1)).sum()
-        total = b_zero * raw + correction.sum(dtype=torch.float64)
+            raw = (w.to(torch.float64) * raw_terms.sum(dim=1)).sum()
+        total = terms.zero_scale * raw + correction.sum(dtype=torch.float64)
         ctx.save_for_backward(a, rows, flat, v, w)
-        ctx.boost = (b_one, b_zero)
+        ctx.terms = terms
         return total.to(z.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        """grad_z (B, N) = go * w * (b_zero * a, or b_one * (a - v) on listed units)."""
+        """grad_z (B, N) = go * w * (zero_scale * a on unlisted units, listed delta on listed)."""
         a, rows, flat, v, w = ctx.saved_tensors
-        b_one, b_zero = ctx.boost
-        scale = go * b_zero if w is None else (go * b_zero * w)[:, None]
+        terms: _SigmoidTerms = ctx.terms
+        scale = go * terms.zero_scale if w is None else (go * terms.zero_scale * w)[:, None]
         grad = torch.mul(a, scale).contiguous()  # (B, N): the only full pass of the backward
+        mask = terms.zero_mask(a)
+        if mask is not None:
+            grad.masked_fill_(~mask, 0.0)
         a_nz = a.reshape(-1).index_select(0, flat)
-        fix = b_one * (a_nz - v) - b_zero * a_nz  # listed units: replace raw by non-zero delta
+        zero_nz = terms.zero_scale * a_nz
+        mask_nz = terms.zero_mask(a_nz)
+        zero_nz = zero_nz if mask_nz is None else torch.where(mask_nz, zero_nz, 0.0)
+        fix = terms.listed_delta(a_nz, v) - zero_nz  # listed units: replace raw by non-zero delta
         fix = go * fix if w is None else go * w[rows] * fix
         grad.view(-1).index_add_(0, flat, fix.to(grad.dtype))
-        return grad, None, None, None, None, None, None, None
+        return grad, None, None, None, None, None, None
+
+
+def _sigmoid_terms(ef: ErrorFunction, smce: SMCE, boost: DeltaBoost, analog: bool) -> _SigmoidTerms:
+    """The fused path's terms for CrossEntropy (with DeltaBoost), SMCE and DSMCE."""
+    if ef == EF.CROSS_ENTROPY:
+        return _SigmoidTerms(zero_scale=boost.zero, one_scale=boost.one)
+    # a >= 0 always, and the raw term of a unit with a == 0 is 0: no zero margin when zt <= 0.
+    zero_target = smce.zero_target if smce.zero_target > 0 else None
+    return _SigmoidTerms(
+        zero_scale=smce.zero_scale,
+        one_scale=smce.one_scale,
+        zero_target=zero_target,
+        one_target=smce.one_target,
+        bce=False,
+        scale_by_v=ef == EF.DATA_SCALED_MARGINAL_CROSS_ENTROPY and analog,
+    )
 
 
 def _sparse_sum(
@@ -228,8 +291,9 @@ def _sparse_sum(
     rows, cols = target.row_ids.to(z.device), target.indices.to(z.device)
     analog = target.values is not None
     v = target.values.to(z) if target.values is not None else torch.ones_like(rows, dtype=z.dtype)
-    if ef == EF.CROSS_ENTROPY and act == Activation.SIGMOID:
-        return _SparseSigmoidCrossEntropy.apply(z, a, rows, cols, v, weights, boost.one, boost.zero)
+    if act == Activation.SIGMOID and ef in _CE_FAMILY:
+        terms = _sigmoid_terms(ef, smce, boost, analog)
+        return _SparseSigmoidLoss.apply(z, a, rows, cols, v, weights, terms)
     w = torch.ones(n_rows, dtype=z.dtype, device=z.device) if weights is None else weights
     w_nz = w[rows]  # (nnz,)
     if act == Activation.SOFTMAX:

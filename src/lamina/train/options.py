@@ -30,6 +30,19 @@ __all__ = [
 
 DSSTNE_SEED = 12134  # DSSTNE's FIXED_SEED (Utils.h): its train CLI always used it
 
+# (mu, mu1) when neither the command line, the config nor a resumed file sets them. DSSTNE's train
+# defaults (-mu 0.5, -mu1 0) were meant for its hard-coded SGD; as Adam's beta1/beta2 they diverge
+# (beta2 = 0 means no second-moment averaging), so each optimizer gets its customary values.
+OPTIMIZER_MU_DEFAULTS: dict[Optimizer, tuple[float, float]] = {
+    Optimizer.SGD: (0.5, 0.0),
+    Optimizer.MOMENTUM: (0.5, 0.0),
+    Optimizer.NESTEROV: (0.5, 0.0),
+    Optimizer.ADAGRAD: (0.5, 0.0),  # uses neither
+    Optimizer.RMSPROP: (0.9, 0.0),
+    Optimizer.ADADELTA: (0.95, 0.0),
+    Optimizer.ADAM: (0.9, 0.999),
+}
+
 
 @dataclass(frozen=True)
 class Hyperparameters:
@@ -240,19 +253,28 @@ def resolve_hyperparameters(
         The resolved hyper-parameters.
     """
     values: dict[str, Any] = asdict(Hyperparameters())
+    given: set[str] = set()  # names set by the config, a resumed file or the command line
     block = config.training
     if block is not None:
         for name in (*_EXPLICIT, "decay"):
             value = getattr(block, name, None)
             if value is not None:
                 values[name] = value
+                given.add(name)
     if (block is None or block.decay is None) and config.decay:
         values["decay"] = config.decay
     if stored is not None:
         values.update(asdict(stored))
+        given.update(("mu", "mu1"))
     for name in _EXPLICIT:
         value = getattr(options, name)
         if value is not None:
             values[name] = value
+            given.add(name)
     values["optimizer"] = Optimizer(values["optimizer"])
+    mu, mu1 = OPTIMIZER_MU_DEFAULTS[values["optimizer"]]
+    if "mu" not in given:
+        values["mu"] = mu
+    if "mu1" not in given:
+        values["mu1"] = mu1
     return Hyperparameters(**values)

@@ -1,0 +1,223 @@
+"""int8 deployment benchmark: torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, one thread.
+
+Models (built with ``lamina.nn.build_network``, exported with ``lamina.export``):
+
+* ``ae``: the ML-20M-shaped autoencoder 26,744-128-26,744 (sigmoid, sparse input), trained here for
+  a few hundred Adam steps on synthetic clustered implicit feedback (``lamina.data.synth``) so that
+  top-10 agreement is measured on a trained network;
+* ``mlp``: the deep-fonts network 102-4x1024-4096 (ReLU hidden layers, sigmoid output), weights
+  as initialised (agreement on random weights says little; it is printed for completeness).
+
+For each: batch 1 and 256; torch fp32 (``Network.forward``: sparse ``SparseBatch`` input for the
+autoencoder, as ``lamina predict`` feeds it), ORT fp32 and ORT int8 (dynamic quantization, QInt8
+and QUInt8 weights, per-channel and per-tensor; plus static QDQ per-channel): median latency,
+file size, max |diff| and top-10 agreement with torch fp32 on held-out rows.
+
+Usage::
+
+    .venv/bin/python benchmarks/int8.py            # full run (about 5 minutes on one core)
+    .venv/bin/python benchmarks/int8.py --quick    # small models, a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+
+from lamina.config import load_config
+from lamina.data.batch import SparseBatch
+from lamina.data.synth import synthesize
+from lamina.export.onnx_graph import build_onnx
+from lamina.export.quantize import quantize
+from lamina.export.settings import ExportSettings
+from lamina.export.verify import topk_agreement
+from lamina.nn import Network, build_network
+
+VARIANTS = {
+    "int8 dyn QInt8 per-channel": ExportSettings(int8="dynamic", weight_type="qint8"),
+    "int8 dyn QUInt8 per-channel": ExportSettings(int8="dynamic", weight_type="quint8"),
+    "int8 dyn QInt8 per-tensor": ExportSettings(
+        int8="dynamic", weight_type="qint8", per_channel=False
+    ),
+    "int8 dyn QUInt8 per-tensor": ExportSettings(
+        int8="dynamic", weight_type="quint8", per_channel=False
+    ),
+    "int8 static QDQ per-channel": ExportSettings(int8="static"),
+}
+
+
+def ae_config(items: int, hidden: int) -> dict[str, object]:
+    return {
+        "Version": 0.8,
+        "Layers": [
+            {"Name": "Input", "Kind": "Input", "N": items, "Sparse": True},
+            {"Name": "Hidden", "Kind": "Hidden", "N": hidden, "Activation": "Sigmoid"},
+            {"Name": "Output", "Kind": "Output", "N": items, "Activation": "Sigmoid"},
+        ],
+        "ErrorFunction": "ScaledMarginalCrossEntropy",
+    }
+
+
+def mlp_config(n_in: int, width: int, depth: int, n_out: int) -> dict[str, object]:
+    layers: list[dict[str, object]] = [{"Name": "Input", "Kind": "Input", "N": n_in}]
+    for i in range(depth):
+        layers.append({"Name": f"H{i}", "Kind": "Hidden", "N": width, "Activation": "Relu"})
+    layers.append({"Name": "Output", "Kind": "Output", "N": n_out, "Activation": "Sigmoid"})
+    return {"Version": 0.8, "Layers": layers}
+
+
+def sparse(rows: list[np.ndarray], width: int) -> SparseBatch:
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int64)
+    return SparseBatch(torch.from_numpy(indices), torch.from_numpy(offsets), None, width)
+
+
+def dense(rows: list[np.ndarray], width: int) -> np.ndarray:
+    x = np.zeros((len(rows), width), np.float32)
+    for i, r in enumerate(rows):
+        x[i, r] = 1.0
+    return x
+
+
+def train_ae(items: int, hidden: int, users: int, steps: int) -> tuple[Network, list[np.ndarray]]:
+    """Train the autoencoder on synthetic clustered data; return it and held-out rows."""
+    data = synthesize(samples=users, features=items, nnz=40, clusters=32, noise=0.2, seed=3)
+    rows = [data.row(i) for i in range(data.n_samples)]
+    train_rows, held_out = rows[:-512], rows[-512:]
+    net = build_network(load_config(ae_config(items, hidden)), seed=0)
+    opt = torch.optim.Adam(net.parameters(), lr=0.003)
+    gen = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        pick = [train_rows[i] for i in gen.integers(0, len(train_rows), 256)]
+        z = net({"Input": sparse(pick, items)}).preactivations["Output"]
+        loss = F.binary_cross_entropy_with_logits(z, torch.from_numpy(dense(pick, items)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(f"  trained {steps} steps in {time.perf_counter() - t0:.0f} s, last loss {loss.item():.4f}")
+    return net.eval(), held_out
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def bench_model(
+    name: str,
+    net: Network,
+    torch_input: Callable[[int], object],
+    onnx_input: Callable[[int], np.ndarray],
+    eval_x: np.ndarray,
+    eval_torch: object,
+    runs: dict[int, int],
+) -> list[dict[str, object]]:
+    """Rows of the result table for one model."""
+    fp32 = build_onnx(net, outputs=["Output"])
+    with torch.inference_mode():
+        ref = net({"Input": eval_torch}).activations["Output"].numpy()
+    models = {"onnx fp32": fp32}
+    for label, settings in VARIANTS.items():
+        t0 = time.perf_counter()
+        calib = {"dense_Input": eval_x[:256]} if settings.int8 == "static" else None
+        models[label] = quantize(fp32, settings, calibration=calib)
+        print(f"  {label}: quantized in {time.perf_counter() - t0:.1f} s")
+    size32 = len(fp32.SerializeToString())
+    results = []
+    for batch, n in runs.items():
+        x_t, x_o = torch_input(batch), onnx_input(batch)
+        with torch.inference_mode():
+            t = median_ms(lambda x_t=x_t: net({"Input": x_t}), n)
+        results.append(dict(model=name, batch=batch, engine="torch fp32", ms=t, size=None,
+                            agree=1.0, diff=0.0))
+        for label, model in models.items():
+            s = session(model)
+            ms = median_ms(lambda s=s, x_o=x_o: s.run(["Output"], {"dense_Input": x_o}), n)
+            out = s.run(["Output"], {"dense_Input": eval_x})[0]
+            size = len(model.SerializeToString())
+            results.append(dict(model=name, batch=batch, engine=label, ms=ms,
+                                size=size / size32, agree=topk_agreement(ref, out, 10),
+                                diff=float(np.abs(out - ref).max())))
+        print(f"  batch {batch}: done")
+    for r in results:
+        r["size_mb"] = None if r["size"] is None else r["size"] * size32 / 1e6
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small models (smoke test)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    items, hidden, users, steps = (26744, 128, 20000, 300) if not args.quick else (2048, 64, 3000, 50)
+    mlp = (102, 1024, 4, 4096) if not args.quick else (102, 256, 2, 512)
+    runs = {1: 200, 256: 20} if not args.quick else {1: 20, 256: 5}
+    print(f"autoencoder {items}-{hidden}-{items}: training")
+    ae, held = train_ae(items, hidden, users, steps)
+    gen = np.random.default_rng(1)
+    rows_b = lambda b: [held[i % len(held)] for i in range(b)]  # noqa: E731
+    table = bench_model(
+        f"autoencoder {items}-{hidden}-{items} (trained)",
+        ae,
+        lambda b: sparse(rows_b(b), items),
+        lambda b: dense(rows_b(b), items),
+        dense(held, items),
+        sparse(held, items),
+        runs,
+    )
+    print(f"MLP {mlp}")
+    net = build_network(load_config(mlp_config(*mlp)), seed=0).eval()
+    x = gen.random((512, mlp[0]), dtype=np.float32)
+    table += bench_model(
+        f"MLP {mlp[0]}-{mlp[2]}x{mlp[1]}-{mlp[3]} (random weights)",
+        net,
+        lambda b: torch.from_numpy(x[:b]),
+        lambda b: x[:b],
+        x,
+        torch.from_numpy(x),
+        runs,
+    )
+    print()
+    print(f"date: {time.strftime('%Y-%m-%d')}; machine: {platform.processor() or platform.machine()}, "
+          f"{platform.python_version()}, torch {torch.__version__}, onnxruntime {ort.__version__}; "
+          "1 thread")
+    print("| model | batch | engine | latency ms | vs torch | size MB | size / fp32 | top-10 agreement | max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = {(r["model"], r["batch"]): r["ms"] for r in table if r["engine"] == "torch fp32"}
+    for r in table:
+        size = "-" if r["size_mb"] is None else f"{r['size_mb']:.1f}"
+        ratio = "-" if r["size"] is None else f"{100 * r['size']:.1f}%"
+        speed = base[(r["model"], r["batch"])] / r["ms"]
+        print(f"| {r['model']} | {r['batch']} | {r['engine']} | {r['ms']:.2f} | {speed:.2f}x | "
+              f"{size} | {ratio} | {r['agree']:.4f} | {r['diff']:.1e} |")
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory():
+        main()
