@@ -407,20 +407,36 @@ def test_dsstne_layer_attributes_rebuild_every_field(tmp_path: Path) -> None:
     assert_same_arrays(original, loaded)
 
 
-def test_hand_built_config_objects_round_trip(tmp_path: Path) -> None:
+def test_hand_built_config_objects_and_non_ascii_names_round_trip(tmp_path: Path) -> None:
     config = NetworkConfig(
         version=0.8,
         layers=(
-            LayerConfig("Input", LayerKind.INPUT, n=(5,), dataset="x"),
-            LayerConfig("Output", LayerKind.OUTPUT, n=(3,), dataset="y", sources=("Input",)),
+            LayerConfig("Entrée", LayerKind.INPUT, n=(5,), dataset="x"),
+            LayerConfig("Output", LayerKind.OUTPUT, n=(3,), dataset="y", sources=("Entrée",)),
         ),
     )
     rng = np.random.default_rng(3)
-    nf = NetworkFile(config, [WeightRecord("Input", "Output", _f32(rng, 5, 3), _f32(rng, 3))])
+    nf = NetworkFile(config, [WeightRecord("Entrée", "Output", _f32(rng, 5, 3), _f32(rng, 3))])
     save_network(tmp_path / "m.nc", nf)
     loaded = load_network(tmp_path / "m.nc")
     assert loaded.config.layers == config.layers
     assert_same_arrays(nf, loaded)
+    with h5py.File(tmp_path / "m.nc", "r") as f:  # still NC_CHAR text, as DSSTNE reads it
+        assert f.attrs["layer0_name"] == "Entrée".encode()
+
+
+def test_loading_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    path = tmp_path / "gl.nc"
+    save_network(path, make_network_file())
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_network must not unpickle")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    assert load_network(path).training is not None
 
 
 @pytest.mark.parametrize("cut", [0.3, 0.9])

@@ -55,13 +55,14 @@ def put_float(ds: netCDF4.Dataset, name: str, value: float) -> None:
 
 
 def put_text(ds: netCDF4.Dataset, name: str, value: str) -> None:
-    """Write a text attribute (NC_CHAR for ASCII, as DSSTNE's ``putAtt(string, string)``)."""
-    ds.setncattr(name, value)
+    """Write a text attribute: NC_CHAR holding UTF-8, as DSSTNE's ``putAtt(string, string)`` (a
+    ``str`` with non-ASCII characters would become NC_STRING, which DSSTNE cannot read)."""
+    ds.setncattr(name, value.encode("utf-8"))
 
 
 def put_json(ds: netCDF4.Dataset, name: str, value: Any) -> None:
     """Write ``value`` as ASCII JSON text (so it is always NC_CHAR)."""
-    ds.setncattr(name, json.dumps(value, ensure_ascii=True, sort_keys=True))
+    put_text(ds, name, json.dumps(value, ensure_ascii=True, sort_keys=True))
 
 
 def put_variable(ds: netCDF4.Dataset, name: str, dims: tuple[str, ...], data: np.ndarray) -> None:

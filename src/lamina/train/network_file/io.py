@@ -139,8 +139,8 @@ def _read(r: NcReader) -> NetworkFile:
     config = _config_from_json(r) if fmt and r.has("lamina_config") else None
     if config is None:
         config = _validated(r, dsstne.read_config(r))
-    elif len(config.layers) != r.integer("layers"):
-        raise r.error("layers", f"{len(config.layers)} (the layers of lamina_config)", r.ds.layers)
+    elif len(config.layers) != (stored := r.integer("layers")):
+        raise r.error("layers", f"{len(config.layers)} (the layers of lamina_config)", stored)
     if config.has_auto:
         raise r.error("lamina_config", 'a resolved config (no "N": "auto")', "auto")
     sizes = {layer.name: dsstne.layer_size(layer) for layer in config.layers}
