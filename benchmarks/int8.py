@@ -26,7 +26,6 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -105,7 +104,9 @@ def train_ae(items: int, hidden: int, users: int, steps: int) -> tuple[Network, 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    print(f"  trained {steps} steps in {time.perf_counter() - t0:.0f} s, last loss {loss.item():.4f}")
+    print(
+        f"  trained {steps} steps in {time.perf_counter() - t0:.0f} s, last loss {loss.item():.4f}"
+    )
     return net.eval(), held_out
 
 
@@ -125,7 +126,9 @@ def session(model: onnx.ModelProto) -> ort.InferenceSession:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def bench_model(
@@ -153,16 +156,25 @@ def bench_model(
         x_t, x_o = torch_input(batch), onnx_input(batch)
         with torch.inference_mode():
             t = median_ms(lambda x_t=x_t: net({"Input": x_t}), n)
-        results.append(dict(model=name, batch=batch, engine="torch fp32", ms=t, size=None,
-                            agree=1.0, diff=0.0))
+        results.append(
+            dict(model=name, batch=batch, engine="torch fp32", ms=t, size=None, agree=1.0, diff=0.0)
+        )
         for label, model in models.items():
             s = session(model)
             ms = median_ms(lambda s=s, x_o=x_o: s.run(["Output"], {"dense_Input": x_o}), n)
             out = s.run(["Output"], {"dense_Input": eval_x})[0]
             size = len(model.SerializeToString())
-            results.append(dict(model=name, batch=batch, engine=label, ms=ms,
-                                size=size / size32, agree=topk_agreement(ref, out, 10),
-                                diff=float(np.abs(out - ref).max())))
+            results.append(
+                dict(
+                    model=name,
+                    batch=batch,
+                    engine=label,
+                    ms=ms,
+                    size=size / size32,
+                    agree=topk_agreement(ref, out, 10),
+                    diff=float(np.abs(out - ref).max()),
+                )
+            )
         print(f"  batch {batch}: done")
     for r in results:
         r["size_mb"] = None if r["size"] is None else r["size"] * size32 / 1e6
@@ -175,7 +187,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    items, hidden, users, steps = (26744, 128, 20000, 300) if not args.quick else (2048, 64, 3000, 50)
+    items, hidden, users, steps = (
+        (26744, 128, 20000, 300) if not args.quick else (2048, 64, 3000, 50)
+    )
     mlp = (102, 1024, 4, 4096) if not args.quick else (102, 256, 2, 512)
     runs = {1: 200, 256: 20} if not args.quick else {1: 20, 256: 5}
     print(f"autoencoder {items}-{hidden}-{items}: training")
@@ -204,18 +218,26 @@ def main() -> None:
         runs,
     )
     print()
-    print(f"date: {time.strftime('%Y-%m-%d')}; machine: {platform.processor() or platform.machine()}, "
-          f"{platform.python_version()}, torch {torch.__version__}, onnxruntime {ort.__version__}; "
-          "1 thread")
-    print("| model | batch | engine | latency ms | vs torch | size MB | size / fp32 | top-10 agreement | max abs diff |")
+    print(
+        f"date: {time.strftime('%Y-%m-%d')}; "
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{platform.python_version()}, torch {torch.__version__}, onnxruntime {ort.__version__}; "
+        "1 thread"
+    )
+    print(
+        "| model | batch | engine | latency ms | vs torch | size MB | size / fp32 "
+        "| top-10 agreement | max abs diff |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     base = {(r["model"], r["batch"]): r["ms"] for r in table if r["engine"] == "torch fp32"}
     for r in table:
         size = "-" if r["size_mb"] is None else f"{r['size_mb']:.1f}"
         ratio = "-" if r["size"] is None else f"{100 * r['size']:.1f}%"
         speed = base[(r["model"], r["batch"])] / r["ms"]
-        print(f"| {r['model']} | {r['batch']} | {r['engine']} | {r['ms']:.2f} | {speed:.2f}x | "
-              f"{size} | {ratio} | {r['agree']:.4f} | {r['diff']:.1e} |")
+        print(
+            f"| {r['model']} | {r['batch']} | {r['engine']} | {r['ms']:.2f} | {speed:.2f}x | "
+            f"{size} | {ratio} | {r['agree']:.4f} | {r['diff']:.1e} |"
+        )
 
 
 if __name__ == "__main__":

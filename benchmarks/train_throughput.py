@@ -23,6 +23,10 @@ steps): ``flops = 3 * 2*B*H*N`` (output layer forward, input gradient, weight gr
 flops / rate. Elementwise work (activations, loss, Adam) is memory-bound and not counted, so the
 bound is unreachable by construction. ``torch.set_num_threads(1)`` unless ``--threads``.
 
+Reports wall-clock and process CPU time per step (with one thread, CPU time is the time the step
+ran on a core: the figure to compare on a shared machine), speed-ups as medians of per-round
+ratios, and the ratio of each variant to the bound on both clocks.
+
 Usage::
 
     python benchmarks/train_throughput.py            # full size, ~2-4 minutes

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from lamina.config.enums import Activation, ErrorFunction, Optimizer
 from lamina.config.model import SMCE, DeltaBoost
-from lamina.train.losses import output_loss
+from lamina.train.losses import output_loss, output_loss_and_error
 from lamina.train.optimizers import make_optimizer
 
 CE, SIGMOID = ErrorFunction.CROSS_ENTROPY, Activation.SIGMOID
@@ -112,6 +112,32 @@ def test_smce_fused_path_equals_dense_formulation(make_sparse, ef, zero_target: 
     )
     assert fused_loss.item() == pytest.approx(dense_loss.item(), rel=1e-12)
     torch.testing.assert_close(fused_grad, dense_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "ef", [CE, ErrorFunction.L2, ErrorFunction.SCALED_MARGINAL_CROSS_ENTROPY], ids=lambda e: e.name
+)
+def test_loss_and_error_returns_boosted_loss_and_unboosted_error(make_sparse, ef) -> None:
+    """One call gives output_loss with the boost (same value and gradient) and the error without
+    it (what DSSTNE reports), fused (CE, SMCE) or not (L2)."""
+    target = make_sparse(ROWS, 9, analog=True, seed=2)
+    z0 = torch.randn(5, 9, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    w = torch.tensor([1.0, 0.5, 2.0, 1.5, 0.25], dtype=torch.float64)
+    kw = {"error_function": ef, "activation": SIGMOID, "weights": w}
+    boost = DeltaBoost(one=3.0, zero=0.5)
+    z = z0.clone().requires_grad_(True)
+    loss, error = output_loss_and_error(z, torch.sigmoid(z), target, delta_boost=boost, **kw)
+    loss.backward()
+    zb = z0.clone().requires_grad_(True)
+    boosted = output_loss(zb, torch.sigmoid(zb), target, delta_boost=boost, **kw)
+    boosted.backward()
+    plain = output_loss(z0, torch.sigmoid(z0), target, **kw)
+    assert loss.item() == pytest.approx(boosted.item(), rel=1e-12)
+    assert error.item() == pytest.approx(plain.item(), rel=1e-12)
+    assert not error.requires_grad
+    torch.testing.assert_close(z.grad, zb.grad, rtol=1e-12, atol=1e-15)
+    if ef != ErrorFunction.SCALED_MARGINAL_CROSS_ENTROPY:  # SMCE is never boosted
+        assert abs(loss.item() - error.item()) > 1e-3
 
 
 # ---- Adam: the fused route ----

@@ -156,10 +156,9 @@ class FullyConnected(LayerModule):
                     mode="sum",
                     per_sample_weights=values,
                     include_last_offset=True,
-                )  # (B, n_out)
-            else:
-                y = x.reshape(x.shape[0], -1) @ w  # (B, n_in) @ (n_in, n_out)
-            y = y + self.biases[key]
+                ) + self.biases[key]  # (B, n_out)
+            else:  # b + X W in one GEMM call: the bias add over (B, n_out) comes free
+                y = torch.addmm(self.biases[key], x.reshape(x.shape[0], -1), w)
             z = y if z is None else z + y
         assert z is not None  # sources are never empty for non-input layers
         return self.finish(z, skips)

@@ -17,6 +17,7 @@ _EXPORTS = {
     "DenoisingMask": "lamina.train.denoising",
     "check_error_function": "lamina.train.losses",
     "output_loss": "lamina.train.losses",
+    "output_loss_and_error": "lamina.train.losses",
     "OPTIMIZER_CLASSES": "lamina.train.optimizers",
     "DsstneOptimizer": "lamina.train.optimizers",
     "make_optimizer": "lamina.train.optimizers",

@@ -15,12 +15,13 @@ plus a correction over the O(nnz) listed units, as DSSTNE's kernels do. SoftMax 
 indicator targets as the distribution t = 1/nnz over the row's listed units (DSSTNE's
 ``a - 1/nnz``); analog targets are used as stored.
 
-Hot path: CrossEntropy on a Sigmoid output with a sparse target (the recommender case, 80-85 % of a
-training step) runs through one ``autograd.Function``: forward is one softplus pass over the B x N
-logits plus O(nnz) gathers; backward is one pass writing ``grad_z = go * w * a`` plus an O(nnz)
-scatter for the listed units (DSSTNE's raw + non-zero delta kernels). No other (B, N) temporary
-is made or kept, and sums over B x N units are taken in the input dtype (cascade summation), then
-accumulated in float64 per row.
+Hot path: CrossEntropy, SMCE and DSMCE on a Sigmoid output with a sparse target (the recommender
+case; the output layer is 80-85 % of a training step) run through one ``autograd.Function``:
+forward is one softplus pass over the B x N logits plus O(nnz) gathers; backward is one pass
+writing ``grad_z = go * w * a`` (DSSTNE's raw delta, from ``a``: no second sigmoid) plus an O(nnz)
+scatter for the listed units (the non-zero delta). No other (B, N) temporary is kept, and sums over
+B x N units are cascade sums in the input dtype, accumulated in float64 per row.
+``output_loss_and_error`` also returns the unboosted error DSSTNE reports, from the same pass.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from lamina.config.model import SMCE, DeltaBoost
 from lamina.data.batch import SparseBatch
 from lamina.errors import ConfigError, ModelError, NotSupportedError
 
-__all__ = ["check_error_function", "output_loss"]
+__all__ = ["check_error_function", "output_loss", "output_loss_and_error"]
 
 EF = ErrorFunction
 _CE_FAMILY = (
@@ -183,6 +184,10 @@ class _SigmoidTerms:
         delta = self.one_scale * (a - 1.0) * (v if self.scale_by_v else 1.0)
         return delta if self.one_target is None else torch.where(a < self.one_target, delta, 0.0)
 
+    def unboosted(self) -> _SigmoidTerms:
+        """These terms without DeltaBoost (the boost is CrossEntropy's scales, never SMCE's)."""
+        return _SigmoidTerms(zero_scale=1.0, one_scale=1.0) if self.bce else self
+
     def zero_mask(self, a: torch.Tensor) -> torch.Tensor | None:
         """Bool mask of unlisted units inside the margin, None when every unit counts."""
         return None if self.zero_target is None else a > self.zero_target
@@ -205,17 +210,22 @@ class _SparseSigmoidLoss(torch.autograd.Function):
         v: torch.Tensor,
         w: torch.Tensor | None,
         terms: _SigmoidTerms,
-    ) -> torch.Tensor:
-        """z, a: (B, N); rows, cols: (nnz,) int64; v: (nnz,) target values; w: (B,) or None."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z, a: (B, N); rows, cols: (nnz,) int64; v: (nnz,) target values; w: (B,) or None.
+
+        Returns (error with ``terms``, error without DeltaBoost), both 0-d; the second is not
+        differentiable and costs only O(nnz) more (the softplus pass is shared).
+        """
         flat = rows * z.shape[1] + cols  # (nnz,) offsets into the contiguous (B, N) buffers
         z_nz = z.reshape(-1).index_select(0, flat)  # (nnz,)
         a_nz = a.reshape(-1).index_select(0, flat)
-        zero_nz = terms.zero_scale * F.softplus(z_nz)
         mask_nz = terms.zero_mask(a_nz)
-        zero_nz = zero_nz if mask_nz is None else torch.where(mask_nz, zero_nz, 0.0)
-        correction = terms.listed(z_nz, a_nz, v) - zero_nz  # (nnz,): listed replaces raw
-        if w is not None:
-            correction = w[rows] * correction
+        softplus_nz = F.softplus(z_nz)
+        softplus_nz = softplus_nz if mask_nz is None else torch.where(mask_nz, softplus_nz, 0.0)
+        corrections = []
+        for t in (terms, terms.unboosted()):  # listed units replace their raw term
+            correction = t.listed(z_nz, a_nz, v) - t.zero_scale * softplus_nz  # (nnz,)
+            corrections.append(correction if w is None else w[rows] * correction)
         raw_terms = F.softplus(z)  # (B, N): the only full pass of the forward
         mask = terms.zero_mask(a)
         if mask is not None:
@@ -224,14 +234,21 @@ class _SparseSigmoidLoss(torch.autograd.Function):
             raw = raw_terms.sum().to(torch.float64)
         else:
             raw = (w.to(torch.float64) * raw_terms.sum(dim=1)).sum()
-        total = terms.zero_scale * raw + correction.sum(dtype=torch.float64)
+        total, plain = (
+            t.zero_scale * raw + c.sum(dtype=torch.float64)
+            for t, c in zip((terms, terms.unboosted()), corrections, strict=True)
+        )
         ctx.save_for_backward(a, rows, flat, v, w)
         ctx.terms = terms
-        return total.to(z.dtype)
+        plain = plain.to(z.dtype)
+        ctx.mark_non_differentiable(plain)
+        return total.to(z.dtype), plain
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx: Any, go: torch.Tensor, _go_plain: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
         """grad_z (B, N) = go * w * (zero_scale * a on unlisted units, listed delta on listed)."""
         a, rows, flat, v, w = ctx.saved_tensors
         terms: _SigmoidTerms = ctx.terms
@@ -275,8 +292,9 @@ def _sparse_sum(
     smce: SMCE,
     boost: DeltaBoost,
     weights: torch.Tensor | None,
-) -> torch.Tensor:
-    """Weighted error sum for a sparse target: raw term over all units + O(nnz) correction."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weighted error sum for a sparse target: raw term over all units + O(nnz) correction; and
+    the sum without DeltaBoost when it came for free (fused path), else None."""
     n_rows, width = z.shape
     if target.batch_size != n_rows or target.width > width:
         raise ModelError(
@@ -293,7 +311,8 @@ def _sparse_sum(
     v = target.values.to(z) if target.values is not None else torch.ones_like(rows, dtype=z.dtype)
     if act == Activation.SIGMOID and ef in _CE_FAMILY:
         terms = _sigmoid_terms(ef, smce, boost, analog)
-        return _SparseSigmoidLoss.apply(z, a, rows, cols, v, weights, terms)
+        total, plain = _SparseSigmoidLoss.apply(z, a, rows, cols, v, weights, terms)
+        return total, plain
     w = torch.ones(n_rows, dtype=z.dtype, device=z.device) if weights is None else weights
     w_nz = w[rows]  # (nnz,)
     if act == Activation.SOFTMAX:
@@ -305,14 +324,14 @@ def _sparse_sum(
             term = -v * torch.log_softmax(z, dim=1)[rows, cols]  # (nnz,)
             if ef == EF.SCALED_MARGINAL_CROSS_ENTROPY:  # Deviation: see _dense_terms
                 term = torch.where(_margins(a[rows, cols], smce)[0], smce.one_scale * term, 0.0)
-            return (w_nz * term).sum(dtype=torch.float64)
+            return (w_nz * term).sum(dtype=torch.float64), None
     zero, listed = _sparse_terms(ef, smce, analog)
     boosted = act == Activation.SIGMOID and ef in (EF.L2, EF.CROSS_ENTROPY)
     b_one, b_zero = (boost.one, boost.zero) if boosted else (1.0, 1.0)
     raw = (b_zero * zero(z, a)).sum(dim=1).to(torch.float64)  # (B,); cascade sum in z's dtype
     z_nz, a_nz = z[rows, cols], a[rows, cols]
     correction = b_one * listed(z_nz, a_nz, v) - b_zero * zero(z_nz, a_nz)  # (nnz,)
-    return (w.to(raw.dtype) * raw).sum() + (w_nz * correction).sum(dtype=torch.float64)
+    return (w.to(raw.dtype) * raw).sum() + (w_nz * correction).sum(dtype=torch.float64), None
 
 
 def output_loss(
@@ -364,6 +383,53 @@ def output_loss(
         >>> round(loss.item(), 4)  # 6 units x log 2
         4.1589
     """
+    return _output_loss(z, a, target, error_function, activation, smce, delta_boost, weights)[0]
+
+
+def output_loss_and_error(
+    z: torch.Tensor,
+    a: torch.Tensor,
+    target: torch.Tensor | SparseBatch,
+    *,
+    error_function: ErrorFunction,
+    activation: Activation,
+    smce: SMCE | None = None,
+    delta_boost: DeltaBoost | None = None,
+    weights: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``output_loss`` with ``delta_boost`` (for gradients) and DSSTNE's reported error without it.
+
+    Same arguments as :func:`output_loss`. On the fused path (CrossEntropy / SMCE / DSMCE, Sigmoid
+    output, sparse target) both come from one pass over the logits; otherwise the unboosted error is
+    a second, gradient-free evaluation (only when ``delta_boost`` is given).
+
+    Returns:
+        ``(loss, error)``: 0-d tensors; ``loss`` as :func:`output_loss` returns it, ``error`` the
+        detached error DSSTNE reports (equal to ``loss.detach()`` when nothing is boosted).
+    """
+    loss, plain = _output_loss(z, a, target, error_function, activation, smce, delta_boost, weights)
+    if plain is None:
+        if delta_boost is None or delta_boost == DeltaBoost():
+            plain = loss.detach()
+        else:
+            with torch.no_grad():
+                plain = _output_loss(z, a, target, error_function, activation, smce, None, weights)[
+                    0
+                ]
+    return loss, plain
+
+
+def _output_loss(
+    z: torch.Tensor,
+    a: torch.Tensor,
+    target: torch.Tensor | SparseBatch,
+    error_function: ErrorFunction,
+    activation: Activation,
+    smce: SMCE | None,
+    delta_boost: DeltaBoost | None,
+    weights: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(error with DeltaBoost, error without it if it came for free else None)."""
     check_error_function(error_function, activation)
     smce = smce if smce is not None else SMCE()
     boost = delta_boost if delta_boost is not None else DeltaBoost()
@@ -375,14 +441,12 @@ def output_loss(
     if w is not None and w.shape != (z.shape[0],):
         raise ModelError(f"weights must have shape ({z.shape[0]},); got {tuple(w.shape)}")
     if isinstance(target, SparseBatch):
-        total = _sparse_sum(z, a, target, error_function, activation, smce, boost, w)
-    else:
-        if w is None:
-            w = torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
-        if target.shape != z.shape:
-            raise ModelError(
-                f"dense target of shape {tuple(target.shape)} != output {tuple(z.shape)}"
-            )
-        terms = _dense_terms(z, a, target.to(z), error_function, activation, smce)
-        total = (w[:, None] * terms).sum(dim=1).to(torch.float64).sum()  # cascade sums per row
-    return total.to(z.dtype)
+        total, plain = _sparse_sum(z, a, target, error_function, activation, smce, boost, w)
+        return total.to(z.dtype), plain
+    if w is None:
+        w = torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
+    if target.shape != z.shape:
+        raise ModelError(f"dense target of shape {tuple(target.shape)} != output {tuple(z.shape)}")
+    terms = _dense_terms(z, a, target.to(z), error_function, activation, smce)
+    total = (w[:, None] * terms).sum(dim=1).to(torch.float64).sum()  # cascade sums per row
+    return total.to(z.dtype), None

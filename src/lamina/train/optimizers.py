@@ -88,7 +88,9 @@ class DsstneOptimizer(torch.optim.Optimizer):
     def _step_group(self, params: list[torch.Tensor], group: dict[str, Any]) -> None:
         """Update ``params`` (all with a gradient) of ``group``; one parameter at a time here."""
         for p in params:
-            g = p.grad.to_dense() if p.grad.is_sparse else p.grad  # type: ignore[union-attr]
+            grad = p.grad
+            assert grad is not None  # step() passes only parameters with a gradient
+            g = grad.to_dense() if grad.is_sparse else grad
             if group["lambda_l2"] or group["lambda_l1"]:
                 g = g + group["lambda_l2"] * p + group["lambda_l1"] * torch.sign(p)
             self._update(p, g, self.state[p], group)

@@ -85,9 +85,15 @@ def regularization_error(
     Returns:
         The error as a Python float (accumulated in float64).
     """
+    if not lambda_l2 and not lambda_l1:
+        return 0.0
     total = 0.0
-    with torch.no_grad():
+    with torch.no_grad():  # norms accumulate in float64 without a float64 copy of the weights
         for w in params:
-            w64 = w.detach().to(torch.float64)
-            total += 0.5 * lambda_l2 * float((w64 * w64).sum()) + lambda_l1 * float(w64.abs().sum())
+            if lambda_l2:
+                l2 = float(torch.linalg.vector_norm(w.detach(), dtype=torch.float64))
+                total += 0.5 * lambda_l2 * l2 * l2
+            if lambda_l1:
+                l1 = float(torch.linalg.vector_norm(w.detach(), ord=1, dtype=torch.float64))
+                total += lambda_l1 * l1
     return total
