@@ -11,7 +11,9 @@ Models (built with ``lamina.nn.build_network``, exported with ``lamina.export``)
 For each: batch 1 and 256; torch fp32 (``Network.forward``: sparse ``SparseBatch`` input for the
 autoencoder, as ``lamina predict`` feeds it), ORT fp32 and ORT int8 (dynamic quantization, QInt8
 and QUInt8 weights, per-channel and per-tensor; plus static QDQ per-channel): median latency,
-file size, max |diff| and top-10 agreement with torch fp32 on held-out rows.
+file size, max |diff| and top-10 agreement with torch fp32 on held-out rows. Latencies are medians
+of 200 (batch 1) or 20 (batch 256) rounds in which every engine runs once (round-robin), so load
+changes on a shared machine affect all engines alike.
 
 Usage::
 
@@ -110,15 +112,19 @@ def train_ae(items: int, hidden: int, users: int, steps: int) -> tuple[Network, 
     return net.eval(), held_out
 
 
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+def interleaved_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median latency of each function, timed round-robin (one call of each per round) so that
+    load changes on a shared machine hit every engine alike."""
+    for fn in fns.values():
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times))
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - t0) * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -152,24 +158,38 @@ def bench_model(
         print(f"  {label}: quantized in {time.perf_counter() - t0:.1f} s")
     size32 = len(fp32.SerializeToString())
     results = []
+    sessions = {label: session(model) for label, model in models.items()}
     for batch, n in runs.items():
         x_t, x_o = torch_input(batch), onnx_input(batch)
-        with torch.inference_mode():
-            t = median_ms(lambda x_t=x_t: net({"Input": x_t}), n)
+
+        def torch_run(x_t: object = x_t) -> object:
+            with torch.inference_mode():
+                return net({"Input": x_t})
+
+        fns: dict[str, Callable[[], object]] = {"torch fp32": torch_run}
+        for label, s in sessions.items():
+            fns[label] = lambda s=s, x_o=x_o: s.run(["Output"], {"dense_Input": x_o})
+        ms = interleaved_ms(fns, n)
         results.append(
-            dict(model=name, batch=batch, engine="torch fp32", ms=t, size=None, agree=1.0, diff=0.0)
+            dict(
+                model=name,
+                batch=batch,
+                engine="torch fp32",
+                ms=ms["torch fp32"],
+                size=None,
+                agree=1.0,
+                diff=0.0,
+            )
         )
         for label, model in models.items():
-            s = session(model)
-            ms = median_ms(lambda s=s, x_o=x_o: s.run(["Output"], {"dense_Input": x_o}), n)
-            out = s.run(["Output"], {"dense_Input": eval_x})[0]
+            out = sessions[label].run(["Output"], {"dense_Input": eval_x})[0]
             size = len(model.SerializeToString())
             results.append(
                 dict(
                     model=name,
                     batch=batch,
                     engine=label,
-                    ms=ms,
+                    ms=ms[label],
                     size=size / size32,
                     agree=topk_agreement(ref, out, 10),
                     diff=float(np.abs(out - ref).max()),

@@ -1,8 +1,9 @@
 """Optimizer quality of ``lamina.search`` side by side with Optuna, on cheap test functions.
 
 Branin (2-D, optimum 0.397887) and Hartmann6 (6-D, optimum -3.32237); 40 evaluations, 30 seeds;
-Lamina's ``bayes`` and ``random`` strategies and Optuna's ``TPESampler`` and ``GPSampler`` (defaults),
-each sequential and in synchronous batches of 4 (4 suggestions asked before any result is told).
+Lamina's ``bayes`` and ``random`` strategies and Optuna's ``TPESampler`` and ``GPSampler``
+(defaults), each sequential and in synchronous batches of 4 (4 suggestions asked before any
+result is told).
 Prints median simple regret (best found minus optimum) after 10/20/30/40 evaluations, the runs
 whose regret ends below 0.01 (Branin) / 0.1 (Hartmann6), and CPU seconds per suggestion; then the
 cost of one ``bayes`` suggestion with 50, 100 and 200 finished trials.
@@ -28,10 +29,14 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
-               [17, 8, 0.05, 10, 0.1, 14]])  # fmt: skip
-_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                      [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])  # fmt: skip
+_A = np.array(
+    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
+     [17, 8, 0.05, 10, 0.1, 14]]
+)  # fmt: skip
+_P = 1e-4 * np.array(
+    [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+     [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
+)  # fmt: skip
 _ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 
 
@@ -62,7 +67,7 @@ def _run_lamina(method: str, problem: str, seed: int, batch: int, evals: int) ->
 
     fn, bounds, _, _ = PROBLEMS[problem]
     names = [f"x{i}" for i in range(len(bounds))]
-    space = SearchSpace({n: FloatDist(lo, hi) for n, (lo, hi) in zip(names, bounds)})
+    space = SearchSpace({n: FloatDist(lo, hi) for n, (lo, hi) in zip(names, bounds, strict=True)})
     strategy = create_strategy(method.split()[1], space, seed=seed)
     history: list[tuple[dict[str, Any], float]] = []
     seconds = []
@@ -126,14 +131,14 @@ def suggestion_cost(sizes: list[int], repeats: int = 3) -> dict[int, dict[str, f
     for size in sizes:
         strategy = BayesStrategy(space, seed=0)
         xs = rng.random((size + repeats, 6))
-        history = [(dict(zip(names, x)), hartmann6(x)) for x in xs[:size]]
+        history = [(dict(zip(names, x, strict=True)), hartmann6(x)) for x in xs[:size]]
         cpu, wall = [], []
         for k in range(repeats):
             t0, w0 = time.process_time(), time.perf_counter()
             strategy.suggest(history, [], n=1)
             cpu.append(time.process_time() - t0)
             wall.append(time.perf_counter() - w0)
-            history.append((dict(zip(names, xs[size + k])), hartmann6(xs[size + k])))
+            history.append((dict(zip(names, xs[size + k], strict=True)), hartmann6(xs[size + k])))
         out[size] = {"cpu_mean": float(np.mean(cpu)), "cpu_max": float(np.max(cpu)),
                      "wall_mean": float(np.mean(wall))}  # fmt: skip
     return out
@@ -176,25 +181,37 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--sizes", default="50,100,200", help="history sizes for the cost test")
     parser.add_argument("--json", default="benchmarks/out/search.json")
+    parser.add_argument(
+        "--summarize", action="store_true", help="only print the table of the --json results"
+    )
     args = parser.parse_args()
 
     methods = [m for m in args.methods.split(",") if m]
+    # Seed-major order: a run stopped early still compares every method on its first seeds.
     tasks = [
         (m, p, s, b, args.evals)
+        for s in range(args.seeds)
         for p in PROBLEMS
         for m in methods
         for b in (1, args.batch)
-        for s in range(args.seeds)
     ]
     print(f"# {len(tasks)} runs on {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)  # fmt: skip
+    from lamina.atomic import atomic_write_text
+
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results = []
+    results: list[dict[str, Any]] = []
+    if args.summarize:
+        results = json.loads(out.read_text())["results"]
+        tasks = []
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for i, r in enumerate(pool.imap_unordered(run_one, tasks), 1):
             results.append(r)
-            if i % 20 == 0:
+            if i % 16 == 0:
                 print(f"  {i}/{len(tasks)} runs, {time.perf_counter() - start:.0f} s", flush=True)
+                atomic_write_text(out, json.dumps({"results": results}))  # partial results
     rows = summarize(results, args.evals)
     print("\n".join(rows))
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -203,10 +220,6 @@ def main() -> None:
         print(f"bayes suggestion with {size} trials: CPU {c['cpu_mean']:.3f} s (max "
               f"{c['cpu_max']:.3f}), wall {c['wall_mean']:.3f} s")  # fmt: skip
     print(f"total wall {time.perf_counter() - start:.0f} s")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from lamina.atomic import atomic_write_text
-
     atomic_write_text(out, json.dumps({"results": results, "cost": cost, "table": rows}))
 
 

@@ -46,11 +46,15 @@ def prepare(data: Path, work: Path, seed: int) -> dict[str, Path]:
     ratings = data / "u.data" if data.is_dir() else data
     import_movielens(ratings, work / "all.txt")
     split_text(work / "all.txt", train=work / "train.txt", test=work / "test.txt", seed=seed)
-    split_text(work / "train.txt", train=work / "fit.txt", test=work / "val.txt", seed=seed + 10_000)
+    split_text(
+        work / "train.txt", train=work / "fit.txt", test=work / "val.txt", seed=seed + 10_000
+    )
     for path in (work / "features", work / "samples"):
         path.unlink(missing_ok=True)
     index = {"feature_index": work / "features", "sample_index": work / "samples"}
-    generate_netcdf(work / "all.txt", work / "all.nc", dataset_name="gl_input", mode="create", **index)
+    generate_netcdf(
+        work / "all.txt", work / "all.nc", dataset_name="gl_input", mode="create", **index
+    )
     for name, text, dataset in (
         ("fit_in", "fit.txt", "gl_input"),
         ("fit_out", "fit.txt", "gl_output"),
@@ -97,6 +101,28 @@ def baseline(config: Path, files: dict[str, Path], work: Path, seed: int) -> dic
     }
 
 
+def retrain(config: Path, files: dict[str, Path], work: Path, seed: int) -> float:
+    """Train ``best_config.json`` afresh (same split and seed); its last validation NDCG@10."""
+    from lamina.train.options import TrainOptions
+    from lamina.train.trainer import train
+
+    result = train(
+        config,
+        inputs=files["fit_in"],
+        outputs=files["fit_out"],
+        network_path=work / "retrained_best.nc",
+        options=TrainOptions(
+            seed=seed,
+            threads=1,
+            overwrite=True,
+            checkpoint_interval=0,
+            tensorboard=False,
+            validation=(files["fit_in"], files["train_out"]),
+        ),
+    )
+    return float(result.history[-1].metrics["ndcg@10"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="ml-100k folder or u.data")
@@ -118,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     files = prepare(args.data, args.work, args.seed)
     base = None if args.skip_baseline else baseline(args.baseline, files, args.work, args.seed)
     if base is not None:
-        print(f"baseline {base['config']}: validation NDCG@10 {base['final']:.4f} after "
-              f"{base['epochs']} epochs, best {base['best']:.4f} at epoch {base['best_epoch']}",
-              flush=True)
+        print(
+            f"baseline {base['config']}: validation NDCG@10 {base['final']:.4f} after "
+            f"{base['epochs']} epochs, best {base['best']:.4f} at epoch {base['best_epoch']}",
+            flush=True,
+        )
     started = time.perf_counter()
     result = run_search(
         args.config,
@@ -147,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": base,
         "search": {
             "trials": len(result.trials),
-            "states": {s: sum(t.state == s for t in result.trials) for s in
-                       ("completed", "stopped", "failed")},
+            "states": {
+                s: sum(t.state == s for t in result.trials)
+                for s in ("completed", "stopped", "failed")
+            },
             "best_trial": best.id if best else None,
             "best": best.value if best else None,
             "best_params": best.params if best else None,
@@ -158,12 +188,21 @@ def main(argv: list[str] | None = None) -> int:
         "files": {k: str(v) for k, v in result.files.items()},
     }
     if best is not None and base is not None:
-        beat = [t.id for t in sorted(result.trials, key=lambda t: int(t.id))
-                if t.state == "completed" and t.value is not None and t.value >= base["best"]]
+        beat = [
+            t.id
+            for t in sorted(result.trials, key=lambda t: int(t.id))
+            if t.state == "completed" and t.value is not None and t.value >= base["best"]
+        ]
         summary["search"]["first_trial_beating_baseline"] = beat[0] if beat else None
         verdict = "at least as good as" if best.value >= base["best"] else "worse than"
-        print(f"search best NDCG@10 {best.value:.4f} (trial {best.id}) is {verdict} the recipe's "
-              f"best validation NDCG@10 {base['best']:.4f}")
+        print(
+            f"search best NDCG@10 {best.value:.4f} (trial {best.id}) is {verdict} the recipe's "
+            f"best validation NDCG@10 {base['best']:.4f}"
+        )
+    if best is not None:
+        again = retrain(result.files["best_config"], files, args.work, args.seed)
+        summary["search"]["best_config_retrained"] = again
+        print(f"best_config.json trained afresh: validation NDCG@10 {again:.4f}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary["search"], indent=2))

@@ -167,3 +167,98 @@ def read_dataset_all(path: Path):
     from lamina.data.nc_read import open_datasets
 
     return open_datasets(path)
+
+
+# -- subsets (examples=) and resuming mid-epoch (start_batch=) --------------------------------
+
+CHUNKED = {"memory_limit": 0, "chunk_examples": 10, "window_chunks": 2}
+
+
+def flat(batches: list[list[int]]) -> list[int]:
+    return [i for batch in batches for i in batch]
+
+
+def batch_list(batches: Batches, epoch: int, start: int = 0) -> list[list[int]]:
+    out = []
+    for b in batches.iter_epoch(epoch, start_batch=start):
+        check_aligned(b)  # the rows are those of the global example ids
+        out.append(b.examples.tolist())
+    return out
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_subset_serves_each_chosen_example_once_by_global_id(files, chunked: bool):
+    subset = np.random.default_rng(0).permutation(E)[:61]
+    kw = CHUNKED if chunked else {}
+    b = make(files, batch_size=8, examples=subset, seed=5, **kw)
+    assert b.in_memory is not chunked and b.examples == 61 and len(b) == 8
+    e0, e1 = flat(batch_list(b, 0)), flat(batch_list(b, 1))
+    assert sorted(e0) == sorted(e1) == sorted(subset.tolist()) and e0 != e1
+    fixed = make(files, batch_size=8, examples=subset, shuffle=False, **kw)
+    assert flat(batch_list(fixed, 0)) == subset.tolist()  # given order, unshuffled
+
+
+@pytest.mark.parametrize("subset", [None, "sorted", "scattered"])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_start_batch_continues_the_same_epoch(files, chunked: bool, subset: str | None):
+    ids = None
+    if subset is not None:
+        ids = np.random.default_rng(1).permutation(E)[:77]
+        ids = np.sort(ids) if subset == "sorted" else ids
+    kw = CHUNKED if chunked else {}
+    b = make(files, batch_size=6, examples=ids, seed=2, **kw)
+    full = batch_list(b, 3)
+    assert [len(x) for x in full] == [6] * (len(full) - 1) + [len(full[-1])]
+    n = len(full)
+    for start in sorted({1, 2, 3, 5, n // 2, n - 2, n - 1, n, n + 1}):
+        assert batch_list(b, 3, start) == full[start:]
+    again = make(files, batch_size=6, examples=ids, seed=2, **kw)  # as a resumed process
+    assert batch_list(again, 3, 4) == full[4:]
+
+
+def test_chunked_start_batch_reads_neither_skipped_windows_nor_more_than_a_chunk(
+    files, monkeypatch: pytest.MonkeyPatch
+):
+    from lamina.data.nc_read import DatasetFile
+
+    reads: list[int] = []
+    original = DatasetFile.read_sparse
+
+    def spy(self, start: int, stop: int):
+        reads.append(stop - start)
+        return original(self, start, stop)
+
+    monkeypatch.setattr(DatasetFile, "read_sparse", spy)
+    subset = np.random.default_rng(2).permutation(E)[:90]
+    b = make(files, batch_size=4, examples=subset, seed=0, **CHUNKED)
+    n = len(list(b.iter_epoch(0)))
+    assert max(reads) <= 10  # every read within one chunk of the file
+    whole = sum(reads)
+    reads.clear()
+    tail = list(b.iter_epoch(0, start_batch=n - 2))
+    assert len(tail) == 2 and 0 < sum(reads) < whole / 2
+
+
+def test_bad_subsets_and_start_batch_are_refused(files):
+    with pytest.raises(DataError, match=r"expected example ids in \[0, 103\), found 0\.\.103"):
+        make(files, batch_size=4, examples=np.array([0, 103]))
+    with pytest.raises(DataError, match="non-empty 1-D array"):
+        make(files, batch_size=4, examples=np.array([], dtype=np.int64))
+    with pytest.raises(DataError, match="start_batch must be >= 0"):
+        next(make(files, batch_size=4).iter_epoch(0, start_batch=-1))
+
+
+def test_feature_index_beyond_the_width_is_a_data_error(tmp_path: Path):
+    bad = DatasetArrays(
+        "x",
+        A.SPARSE | A.BOOLEAN,
+        DataType.UINT,
+        4,
+        sparse_start=np.array([0]),
+        sparse_end=np.array([2]),
+        sparse_index=np.array([1, 9], dtype=np.uint32),
+    )
+    write_datasets(tmp_path / "bad.nc", [bad])
+    b = Batches([read_dataset(tmp_path / "bad.nc")], batch_size=1)
+    with pytest.raises(DataError, match=r"expected feature indices in \[0, 4\), found 1\.\.9"):
+        next(iter(b))

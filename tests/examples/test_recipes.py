@@ -46,12 +46,18 @@ def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> No
     config["TrainingParameters"].update({"Epochs": 12, "Batch": 32, "Alpha": 0.01})
     (tmp_path / "small.json").write_text(json.dumps(config))
     seconds = run.train_recipe(
-        tmp_path / "small.json", files, seed=1, threads=1, epochs=None, out=tmp_path / "net.nc"
+        tmp_path / "small.json",
+        files,
+        seed=1,
+        threads=1,
+        epochs=None,
+        out=tmp_path / "net.nc",
+        l2=True,
     )
     assert seconds > 0
     result = evaluate(
         tmp_path / "net.nc",
-        train_path=files.train_in,
+        train_path=files.train_in_l2,
         heldout_path=files.test,
         ks=(10,),
         baselines=["popularity"],
@@ -63,6 +69,33 @@ def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> No
     assert net["ndcg@10"] > pop["ndcg@10"] + 0.15, (net, pop)
     assert net["recall@10"] > pop["recall@10"] + 0.15
     assert net["coverage@10"] > pop["coverage@10"]
+
+
+def test_l2_rows_value_every_item_one_over_sqrt_of_the_row_length(tmp_path: Path) -> None:
+    run = _run_module()
+    text = tmp_path / "rows.txt"
+    text.write_text("u1\ta:b:c:d\nu2\tx,5\n")
+    out = run.write_l2_rows(text, tmp_path / "l2.txt").read_text().splitlines()
+    assert out == ["u1\ta,0.5:b,0.5:c,0.5:d,0.5", "u2\tx,1"]
+
+
+def test_import_reads_csv_columns_and_merges_a_folder_of_lists(tmp_path: Path) -> None:
+    run = _run_module()
+    table = tmp_path / "plays.tsv"
+    table.write_text("userID\tartistID\tweight\n7\t51\t3\n7\t52\t1\n9\t51\t2\n")
+    csv = ["--format", "csv", "--sample-col", "userID", "--feature-col", "artistID"]
+    args = run.parse_args(["--data", str(table), *csv, "--delimiter", "tab"])
+    out = run.import_data(args, tmp_path)
+    assert out.read_text().splitlines() == ["7\t51:52", "9\t51"]
+    folder = tmp_path / "implicit"
+    folder.mkdir()
+    (folder / "train.txt").write_text("0 5 6\n1 7\n")
+    (folder / "test.txt").write_text("0 8\n1 9\n")
+    (folder / "SOURCE.txt").write_text("Dataset: not data\n")
+    args = run.parse_args(["--data", str(folder), "--format", "lists"])
+    lines = run.import_data(args, tmp_path / "w2").read_text().splitlines()
+    rows = {line.split("\t")[0]: set(line.split("\t")[1].split(":")) for line in lines}
+    assert rows == {"0": {"5", "6", "8"}, "1": {"7", "9"}}
 
 
 def test_summary_gives_mean_and_spread_per_metric() -> None:

@@ -53,8 +53,10 @@ def test_int8_dynamic_autoencoder_meets_default_topk_bound(ae: Trained, ae_int8:
     report = model.metadata.verification
     assert report["topk_agreement"] >= 0.99 and report["failures"] == []
     assert report["size_int8"] <= 0.3 * report["size_fp32"]
-    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in
-               onnx.load_model(ae_int8).graph.node)
+    assert any(
+        n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")
+        for n in onnx.load_model(ae_int8).graph.node
+    )
     # independent recomputation on rows the verification did not pick: agreement with torch fp32
     net, _ = load_torch_network(ae.network)
     rng = np.random.default_rng(1)
@@ -74,7 +76,7 @@ def test_metadata_lets_the_model_stand_alone(ae_int8: Path) -> None:
     assert meta.inputs["Input"].onnx == "dense_Input" and meta.inputs["Input"].dataset == "gl_input"
     assert meta.outputs["Output"].units == meta.inputs["Input"].units
     assert meta.quantization["int8"] == "dynamic"
-    assert meta.quantization["weight_type"] == "quint8"
+    assert meta.quantization["weight_type"] == "qint8" and meta.quantization["per_channel"]
     assert meta.config["Layers"][1]["N"] == [64] or meta.config["Layers"][1]["N"] == 64
     assert set(meta.index_checksums) <= {"features_input", "features_output"}
 
@@ -104,17 +106,31 @@ def test_usage_errors(ae: Trained) -> None:
     with pytest.raises(UsageError, match="needs real rows"):
         export_network(ae.network, ae.dir / "x.onnx", settings=ExportSettings(int8="dynamic"))
     with pytest.raises(UsageError, match="needs --calibration"):
-        export_network(ae.network, ae.dir / "x.onnx", settings=ExportSettings(int8="static"),
-                       data=[ae.input_nc])
+        export_network(
+            ae.network,
+            ae.dir / "x.onnx",
+            settings=ExportSettings(int8="static"),
+            data=[ae.input_nc],
+        )
     with pytest.raises(UsageError, match="Did you mean 'Hidden'"):
-        export_network(ae.network, ae.dir / "x.onnx",
-                       settings=ExportSettings(output_layers=("Hiden",)))
+        export_network(
+            ae.network, ae.dir / "x.onnx", settings=ExportSettings(output_layers=("Hiden",))
+        )
     assert not (ae.dir / "x.onnx").exists()
 
 
 def _predict(ae: Trained, network: Path, out: Path, **kw: object) -> Path:
-    predict(network, dataset="gl", input_path=ae.text, input_index=ae.features_input,
-            output_index=ae.features_output, output_path=out, k=10, filter_path=ae.text, **kw)
+    predict(
+        network,
+        dataset="gl",
+        input_path=ae.text,
+        input_index=ae.features_input,
+        output_index=ae.features_output,
+        output_path=out,
+        k=10,
+        filter_path=ae.text,
+        **kw,
+    )
     return out
 
 
@@ -142,8 +158,10 @@ def test_predict_int8_recs_have_torch_format_and_agree(ae: Trained, ae_int8: Pat
         sa, ia, _ = parse_recs_line(a)
         sb, ib, vb = parse_recs_line(b)
         assert sa == sb and len(ib) == 10 and b.endswith(":")
-        assert all(len(f"{v:.3f}") == len(s.split(",")[1]) for v, s in
-                   zip(vb, b.split("\t")[1].split(":")[:-1], strict=True))
+        assert all(
+            len(f"{v:.3f}") == len(s.split(",")[1])
+            for v, s in zip(vb, b.split("\t")[1].split(":")[:-1], strict=True)
+        )
         hits.append(len(set(ia) & set(ib)) / 10)
     assert np.mean(hits) >= 0.99
 
@@ -174,8 +192,12 @@ def test_onnx_predict_path_imports_no_torch(ae: Trained, ae_int8: Path) -> None:
 def test_digits_classifier_loses_at_most_half_a_point(tmp_path: Path) -> None:
     net, files = trained_digits(tmp_path)
     out = tmp_path / "digits.onnx"
-    result = export_network(net.network, out, settings=ExportSettings(int8="dynamic"),
-                            data=[files["test_input"], files["test_output"]])
+    result = export_network(
+        net.network,
+        out,
+        settings=ExportSettings(int8="dynamic"),
+        data=[files["test_input"], files["test_output"]],
+    )
     report = result.report
     assert report.task == "classification" and report.rows == 500
     assert report.accuracy_fp32 is not None and report.accuracy_fp32 > 90.0
@@ -194,7 +216,8 @@ def test_digits_classifier_loses_at_most_half_a_point(tmp_path: Path) -> None:
 def test_network_from_lamina_trainer_exports_and_predicts(tmp_path: Path) -> None:
     ae = trained_autoencoder(tmp_path, trainer=True, epochs=4)
     out = tmp_path / "gl.onnx"
-    result = export_network(ae.network, out, settings=ExportSettings(int8="dynamic"),
-                            data=[ae.input_nc])
+    result = export_network(
+        ae.network, out, settings=ExportSettings(int8="dynamic"), data=[ae.input_nc]
+    )
     assert result.report.topk_agreement >= 0.99
     assert _predict(ae, out, tmp_path / "recs.txt").read_text().count("\t") > 0

@@ -26,7 +26,9 @@ def inp(name: str = "Input", n: tuple[int, ...] = (6,), **kw: object) -> LayerCo
     return LayerConfig(name, LayerKind.INPUT, n=n, dataset=name.lower(), **kw)  # type: ignore[arg-type]
 
 
-def layer(name: str, n: int | tuple[int, ...], sources: tuple[str, ...], **kw: object) -> LayerConfig:
+def layer(
+    name: str, n: int | tuple[int, ...], sources: tuple[str, ...], **kw: object
+) -> LayerConfig:
     kind = LayerKind.OUTPUT if name == "Output" else LayerKind.HIDDEN
     dims = (n,) if isinstance(n, int) else n
     return LayerConfig(name, kind, n=dims, sources=sources, **kw)  # type: ignore[arg-type]
@@ -39,7 +41,9 @@ def conv(name: str, n: int, source: str, kernel: tuple[int, ...], **kw: object) 
     )
 
 
-def pool(name: str, sources: tuple[str, ...], function: PoolingFunction, **kw: object) -> LayerConfig:
+def pool(
+    name: str, sources: tuple[str, ...], function: PoolingFunction, **kw: object
+) -> LayerConfig:
     return layer(name, 1, sources, type=LayerType.POOLING, pooling_function=function, **kw)
 
 
@@ -65,7 +69,9 @@ def check(net: Network, outputs: tuple[str, ...] = ("Output",), *, sparse: bool 
         units = net.geometry[name].stride
         x = torch.randn(B, units, generator=gen)
         if sparse:
-            x = (torch.rand(B, units, generator=gen) < 0.3).float() * torch.rand(B, units, generator=gen)
+            x = (torch.rand(B, units, generator=gen) < 0.3).float() * torch.rand(
+                B, units, generator=gen
+            )
         dense[name] = x
     feed = dict(dense)
     if sparse:
@@ -84,12 +90,16 @@ def check(net: Network, outputs: tuple[str, ...] = ("Output",), *, sparse: bool 
 
 def _to_sparse(x: torch.Tensor) -> SparseBatch:
     rows, cols = torch.nonzero(x, as_tuple=True)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.bincount(rows, minlength=x.shape[0]).cumsum(0)])
+    offsets = torch.cat(
+        [torch.zeros(1, dtype=torch.int64), torch.bincount(rows, minlength=x.shape[0]).cumsum(0)]
+    )
     return SparseBatch(cols, offsets, x[rows, cols], x.shape[1])
 
 
 def test_fully_connected_dense_input() -> None:
-    check(net_of(inp(n=(6,)), layer("H", 4, ("Input",)), layer("Output", 3, ("H",))), ("H", "Output"))
+    check(
+        net_of(inp(n=(6,)), layer("H", 4, ("Input",)), layer("Output", 3, ("H",))), ("H", "Output")
+    )
 
 
 def test_fully_connected_sparse_input_matches_embedding_bag() -> None:
@@ -127,7 +137,9 @@ def test_shared_and_transposed_weights() -> None:
 def test_batch_norm_and_dropout_off() -> None:
     net = net_of(
         inp(n=(6,), p_dropout=0.5),
-        layer("H", 4, ("Input",), batch_normalization=True, p_dropout=0.5, activation=Activation.RELU),
+        layer(
+            "H", 4, ("Input",), batch_normalization=True, p_dropout=0.5, activation=Activation.RELU
+        ),
         layer("Output", 3, ("H",)),
     )
     check(net, ("H", "Output"))
@@ -154,8 +166,15 @@ def test_every_activation(activation: Activation) -> None:
 def test_convolution_with_batch_norm(kernel: tuple[int, int], stride: tuple[int, int]) -> None:
     net = net_of(
         inp(n=(8, 7, 2), type=LayerType.CONVOLUTIONAL),
-        conv("C", 3, "Input", kernel, kernel_stride=stride, batch_normalization=True,
-             activation=Activation.RELU),
+        conv(
+            "C",
+            3,
+            "Input",
+            kernel,
+            kernel_stride=stride,
+            batch_normalization=True,
+            activation=Activation.RELU,
+        ),
         layer("Output", 4, ("C",)),
     )
     check(net, ("C", "Output"))

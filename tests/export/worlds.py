@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lamina.config import load_config
 from lamina.data.generate import generate_netcdf
 from lamina.data.nc_write import DatasetArrays, write_datasets
 from lamina.data.schema import DatasetAttributes, DataType
-from lamina.config import load_config
 from lamina.data.synth import synthesize, write_synthetic
 from lamina.export.samples import DataFiles
 from lamina.nn import build_network
@@ -63,7 +63,7 @@ def fit(
     save_network(network, NetworkFile(net.config, weights, bns))
 
 
-def _steps(net, opt, x, y, gen, *, steps: int, batch: int, loss: str) -> None:  # noqa: ANN001
+def _steps(net, opt, x, y, gen, *, steps: int, batch: int, loss: str) -> None:
     in_name, out_name = "Input", "Output"
     for _ in range(steps):
         idx = torch.randint(0, len(x), (batch,), generator=gen)
@@ -98,10 +98,23 @@ def autoencoder_config(hidden: int) -> dict[str, object]:
         "Kind": "FeedForward",
         "Layers": [
             {"Name": "Input", "Kind": "Input", "N": "auto", "DataSet": "gl_input", "Sparse": True},
-            {"Name": "Hidden", "Kind": "Hidden", "Type": "FullyConnected", "N": hidden,
-             "Activation": "Sigmoid", "Sparse": True},
-            {"Name": "Output", "Kind": "Output", "Type": "FullyConnected", "DataSet": "gl_output",
-             "N": "auto", "Activation": "Sigmoid", "Sparse": True},
+            {
+                "Name": "Hidden",
+                "Kind": "Hidden",
+                "Type": "FullyConnected",
+                "N": hidden,
+                "Activation": "Sigmoid",
+                "Sparse": True,
+            },
+            {
+                "Name": "Output",
+                "Kind": "Output",
+                "Type": "FullyConnected",
+                "DataSet": "gl_output",
+                "N": "auto",
+                "Activation": "Sigmoid",
+                "Sparse": True,
+            },
         ],
         "ErrorFunction": "ScaledMarginalCrossEntropy",
     }
@@ -123,17 +136,40 @@ def trained_autoencoder(
     write_synthetic(data, text)
     fin, fout, samp = tmp / "features_input", tmp / "features_output", tmp / "samples"
     for name, index in (("gl_input", fin), ("gl_output", fout)):
-        generate_netcdf(text, tmp / f"{name}.nc", dataset_name=name, feature_index=index,
-                        sample_index=samp, mode="create")
+        generate_netcdf(
+            text,
+            tmp / f"{name}.nc",
+            dataset_name=name,
+            feature_index=index,
+            sample_index=samp,
+            mode="create",
+        )
     network = tmp / "gl.nc"
     if not trainer:
-        fit(autoencoder_config(hidden), inputs=tmp / "gl_input.nc", outputs=tmp / "gl_output.nc",
-            network=network, loss="bce")
+        fit(
+            autoencoder_config(hidden),
+            inputs=tmp / "gl_input.nc",
+            outputs=tmp / "gl_output.nc",
+            network=network,
+            loss="bce",
+        )
         return Trained(tmp, network, tmp / "gl_input.nc", tmp / "gl_output.nc", text, fin, fout)
-    options = TrainOptions(epochs=epochs, batch=128, alpha=1.0, seed=1, checkpoint_interval=0,
-                           optimizer="SGD", tensorboard=False)
-    train(autoencoder_config(hidden), inputs=tmp / "gl_input.nc", outputs=tmp / "gl_output.nc",
-          network_path=network, options=options)
+    options = TrainOptions(
+        epochs=epochs,
+        batch=128,
+        alpha=1.0,
+        seed=1,
+        checkpoint_interval=0,
+        optimizer="SGD",
+        tensorboard=False,
+    )
+    train(
+        autoencoder_config(hidden),
+        inputs=tmp / "gl_input.nc",
+        outputs=tmp / "gl_output.nc",
+        network_path=network,
+        options=options,
+    )
     return Trained(tmp, network, tmp / "gl_input.nc", tmp / "gl_output.nc", text, fin, fout)
 
 
@@ -142,9 +178,21 @@ DIGITS_CONFIG = {
     "Name": "digits",
     "Layers": [
         {"Name": "Input", "Kind": "Input", "N": "auto", "DataSet": "digits_input"},
-        {"Name": "Hidden", "Kind": "Hidden", "Type": "FullyConnected", "N": 64, "Activation": "Relu"},
-        {"Name": "Output", "Kind": "Output", "Type": "FullyConnected", "DataSet": "digits_output",
-         "N": "auto", "Activation": "SoftMax"},
+        {
+            "Name": "Hidden",
+            "Kind": "Hidden",
+            "Type": "FullyConnected",
+            "N": 64,
+            "Activation": "Relu",
+        },
+        {
+            "Name": "Output",
+            "Kind": "Output",
+            "Type": "FullyConnected",
+            "DataSet": "digits_output",
+            "N": "auto",
+            "Activation": "SoftMax",
+        },
     ],
     "ErrorFunction": "CrossEntropy",
 }
@@ -163,9 +211,18 @@ def digits_files(tmp: Path, *, train_rows: int = 1297) -> dict[str, Path]:
         for side, name, values in (("input", "digits_input", x), ("output", "digits_output", y)):
             path = paths[f"{part}_{side}"] = tmp / f"digits_{part}_{side}.nc"
             array = values[rows]
-            write_datasets(path, [DatasetArrays(name=name, attributes=DatasetAttributes.NONE,
-                                                data_type=DataType.FLOAT, width=array.shape[1],
-                                                data=array.reshape(-1))])
+            write_datasets(
+                path,
+                [
+                    DatasetArrays(
+                        name=name,
+                        attributes=DatasetAttributes.NONE,
+                        data_type=DataType.FLOAT,
+                        width=array.shape[1],
+                        data=array.reshape(-1),
+                    )
+                ],
+            )
     return paths
 
 
@@ -174,6 +231,12 @@ def trained_digits(tmp: Path) -> tuple[Trained, dict[str, Path]]:
     digits; returns it and the data files (the last 500 digits are held out)."""
     files = digits_files(tmp)
     network = tmp / "digits.nc"
-    fit(DIGITS_CONFIG, inputs=files["train_input"], outputs=files["train_output"],
-        network=network, loss="ce", steps=400)
+    fit(
+        DIGITS_CONFIG,
+        inputs=files["train_input"],
+        outputs=files["train_output"],
+        network=network,
+        loss="ce",
+        steps=400,
+    )
     return Trained(tmp, network, files["train_input"], files["train_output"]), files

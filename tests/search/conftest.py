@@ -15,34 +15,10 @@ from lamina.data.schema import DataType
 
 WIDTH = 24
 
-SEARCH_CONFIG: dict[str, Any] = {
-    "Version": 0.8,
-    "Kind": "FeedForward",
-    "ErrorFunction": "CrossEntropy",
-    "Layers": [
-        {"Name": "Input", "Kind": "Input", "N": "auto", "DataSet": "gl_input", "Sparse": True},
-        {
-            "Name": "Hidden",
-            "Kind": "Hidden",
-            "N": {"$search": "int", "low": 4, "high": 16},
-            "Activation": "Sigmoid",
-        },
-        {
-            "Name": "Output",
-            "Kind": "Output",
-            "N": "auto",
-            "DataSet": "gl_output",
-            "Activation": "Sigmoid",
-            "Sparse": True,
-        },
-    ],
-    "TrainingParameters": {
-        "Optimizer": "Adam",
-        "Alpha": {"$search": "float", "low": 1e-3, "high": 0.1, "log": True},
-        "Batch": 16,
-        "Epochs": 2,
-    },
-}
+# the annotated config of every search test: hidden width and learning rate searched, 2 epochs
+SEARCH_CONFIG: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "search_config.json").read_text()
+)
 
 
 def _write(path: Path, name: str, rows: list[np.ndarray]) -> None:
@@ -78,9 +54,24 @@ def write_search_data(folder: Path, n: int = 80) -> tuple[Path, Path]:
 
 
 @pytest.fixture
+def search_config() -> dict[str, Any]:
+    """A copy of the annotated config: hidden width and learning rate searched."""
+    return json.loads(json.dumps(SEARCH_CONFIG))
+
+
+@pytest.fixture
 def search_files(tmp_path: Path) -> dict[str, Path]:
     """``{"config", "inputs", "outputs"}`` in ``tmp_path``."""
     inputs, outputs = write_search_data(tmp_path)
     config = tmp_path / "search.json"
     config.write_text(json.dumps(SEARCH_CONFIG, indent=2))
     return {"config": config, "inputs": inputs, "outputs": outputs}
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> None:
+    """A local Ray (2 CPUs) shared by every search test: starting Ray takes 10-30 s here.
+    ``run_search`` reuses an initialized Ray and leaves it running; Ray's exit hook stops it."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")

@@ -21,6 +21,7 @@ from lamina.data.nc_write import DatasetArrays, write_datasets
 from lamina.data.schema import DatasetAttributes as A
 from lamina.data.schema import DataType
 from lamina.errors import CheckpointError, UsageError
+from lamina.train.data import DataLoading
 from lamina.train.network_file import load_network, save_network
 from lamina.train.options import EpochReport, TrainOptions
 from lamina.train.trainer import train
@@ -86,18 +87,23 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
     )
 
 
-def run(data: tuple[Path, Path], path: Path, config: Any = CONFIG, **kwargs: Any) -> Any:
-    options = TrainOptions(
-        batch=32,
-        alpha=0.05,
-        mu=0.9,
-        mu1=0.999,
-        optimizer="adam",
-        tensorboard=False,
-        threads=1,
-        **kwargs,
+def run(
+    data: tuple[Path, Path],
+    path: Path,
+    config: Any = CONFIG,
+    loading: DataLoading | None = None,
+    **kwargs: Any,
+) -> Any:
+    defaults: dict[str, Any] = {"batch": 32, "alpha": 0.05, "mu": 0.9, "mu1": 0.999}
+    options = TrainOptions(**{**defaults, **kwargs}, optimizer="adam", tensorboard=False, threads=1)
+    return train(
+        config,
+        inputs=data[0],
+        outputs=data[1],
+        network_path=path,
+        options=options,
+        loading=loading,
     )
-    return train(config, inputs=data[0], outputs=data[1], network_path=path, options=options)
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
@@ -128,10 +134,17 @@ def test_resume_at_an_epoch_boundary_equals_an_uninterrupted_run(
     assert load_network(tmp_path / "b.nc").training.metrics["training_error"] == errors  # type: ignore[union-attr]
 
 
+# Streamed in chunks of 24 examples, one chunk per window, 32 per minibatch: the first window
+# yields no minibatch, so resuming at minibatch 1 skips two windows and reads the examples carried
+# over from them by id.
+CHUNKED = DataLoading(memory_limit=0, chunk_examples=24, window_chunks=1)
+
+
+@pytest.mark.parametrize("loading", [None, CHUNKED], ids=["in-memory", "chunked"])
 def test_ctrl_c_saves_mid_epoch_state_and_resume_continues_exactly(
-    tmp_path: Path, data: tuple[Path, Path]
+    tmp_path: Path, data: tuple[Path, Path], loading: DataLoading | None
 ) -> None:
-    run(data, tmp_path / "a.nc", epochs=3)
+    run(data, tmp_path / "a.nc", loading=loading, epochs=3)
 
     def interrupt(report: EpochReport) -> bool:
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: honoured after the next minibatch
@@ -139,13 +152,38 @@ def test_ctrl_c_saves_mid_epoch_state_and_resume_continues_exactly(
 
     lines: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        run(data, tmp_path / "b.nc", epochs=3, on_epoch_end=interrupt, log=lines.append)
+        run(
+            data,
+            tmp_path / "b.nc",
+            loading=loading,
+            epochs=3,
+            on_epoch_end=interrupt,
+            log=lines.append,
+        )
     state = load_network(tmp_path / "b.nc").training
     assert state is not None and state.epoch == 1 and state.optimizer_meta["position"] == 32
     assert any(line.startswith("Interrupted") for line in lines)
-    resumed = run(data, tmp_path / "b.nc", epochs=3, resume=True)
+    resumed = run(data, tmp_path / "b.nc", loading=loading, epochs=3, resume=True)
     assert [r.epoch for r in resumed.history] == [2, 3]
     assert_same_weights(tmp_path / "a.nc", tmp_path / "b.nc")
+
+
+def test_mid_epoch_resume_with_another_batch_size_redoes_the_cut_minibatch(
+    tmp_path: Path, data: tuple[Path, Path]
+) -> None:
+    def interrupt(report: EpochReport) -> bool:
+        os.kill(os.getpid(), signal.SIGINT)
+        return False
+
+    with pytest.raises(KeyboardInterrupt):
+        run(data, tmp_path / "gl.nc", epochs=2, on_epoch_end=interrupt)  # saved at 1 + 32
+    lines: list[str] = []
+    resumed = run(data, tmp_path / "gl.nc", epochs=2, batch=24, resume=True, log=lines.append)
+    assert "restarting epoch 2 at example 24 instead of 32" in " ".join(lines)
+    assert [r.epoch for r in resumed.history] == [2]
+    # epoch 1: 7 minibatches of 32; epoch 2: 1 of 32 before the save, then examples 24..199 of
+    # the same order in 8 minibatches of 24
+    assert resumed.history[0].batches == 7 + 1 + 8
 
 
 def test_resume_skips_a_corrupt_newest_checkpoint(tmp_path: Path, data: tuple[Path, Path]) -> None:

@@ -1,7 +1,8 @@
 """``lamina config``: validate DSSTNE network configs, show them with every default, print the
 schema.
 
-Imports only :mod:`lamina.config` (no torch), so these commands start instantly.
+Imports only :mod:`lamina.config` and :mod:`lamina.search.annotated` (no torch), so these commands
+start instantly. Configs may contain ``$search`` annotations (hyperparameter search spaces).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import json
 
 import click
 
-from lamina.config import json_schema, load_config, to_dict
+from lamina.config import json_schema, to_dict
 from lamina.errors import ConfigError, UsageError
+from lamina.search.annotated import load_annotated, set_path
 
 __all__ = ["config"]
 
@@ -53,17 +55,20 @@ def config() -> None:
 def validate(ctx: click.Context, files: tuple[str, ...]) -> None:
     """Validate each FILE; print 'FILE: ok' or the first problem in it.
 
-    Exit status 0 when every file is valid, 2 otherwise.
+    $search annotations are validated too (their ranges, and every value they allow); a valid
+    annotated file prints 'FILE: ok (N searched values)'. Exit status 0 when every file is valid,
+    2 otherwise.
     """
     failed = 0
     for path in files:
         try:
-            load_config(path)
+            annotated = load_annotated(path)
         except ConfigError as exc:
             failed += 1
             click.echo(f"error: {exc}", err=True)
         else:
-            click.echo(f"{path}: ok")
+            n = len(annotated.space)
+            click.echo(f"{path}: ok" + (f" ({n} searched value{'s' * (n != 1)})" if n else ""))
     if failed:
         ctx.exit(ConfigError.exit_code)
 
@@ -78,8 +83,12 @@ def validate(ctx: click.Context, files: tuple[str, ...]) -> None:
     help='Size of a dataset, to resolve "N": "auto" (repeatable).',
 )
 def show(file: str, widths: tuple[str, ...]) -> None:
-    """Print FILE's network with every default filled in, as indented JSON."""
-    cfg = load_config(file)
+    """Print FILE's network with every default filled in, as indented JSON.
+
+    $search annotations are printed in their full JSON form at their places.
+    """
+    annotated = load_annotated(file)
+    cfg = annotated.materialize(annotated.representative())
     if widths:
         sizes = dict(_parse_width(w) for w in widths)
         used = {layer.dataset for layer in cfg.layers}
@@ -93,7 +102,10 @@ def show(file: str, widths: tuple[str, ...]) -> None:
             cfg = cfg.resolve(sizes)
         except KeyError as exc:
             raise UsageError(f"{file}: {exc.args[0]}", hint="add --width DATASET=N") from None
-    click.echo(dumps(to_dict(cfg)))
+    doc = to_dict(cfg)
+    for path, dist in annotated.space.items():
+        set_path(doc, path, dist.to_dict())
+    click.echo(dumps(doc))
 
 
 @config.command("schema")

@@ -39,6 +39,10 @@ COMMANDS = {
         "lamina.cli.export_cmd:export",
         "Export a network to ONNX, optionally int8, verified against fp32.",
     ),
+    "search": (
+        "lamina.cli.search_cmd:search",
+        "Bayesian hyperparameter search over a config, trials in parallel on Ray.",
+    ),
 }
 
 

@@ -101,6 +101,20 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@click.option(
+    "--memory-limit",
+    type=click.IntRange(min=0),
+    default=1 << 30,
+    show_default=True,
+    help="Bytes of training data loaded at once; larger data are streamed from disk in chunks.",
+)
+@click.option(
+    "--chunk-examples",
+    type=click.IntRange(min=1),
+    default=65536,
+    show_default=True,
+    help="Examples per chunk when streaming (keep unchanged across --resume).",
+)
 @click.option("--no-brake", is_flag=True, help="Disable DSSTNE's divergence brake.")
 @click.option(
     "--feature-index",
@@ -137,6 +151,8 @@ def train(
     seed: int | None,
     device: str,
     threads: int | None,
+    memory_limit: int,
+    chunk_examples: int,
     no_brake: bool,
     feature_index: tuple[str, ...],
     logdir: Path | None,
@@ -174,6 +190,8 @@ def train(
         seed=seed,
         device=device,
         threads=threads,
+        memory_limit=memory_limit,
+        chunk_examples=chunk_examples,
         brake=not no_brake,
         validation=validation,
         validation_fraction=validation_fraction,

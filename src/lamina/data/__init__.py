@@ -9,7 +9,9 @@ Modules (import the one you need; this package imports nothing heavy):
   ``assemble``: label tables and row assembly behind it.
 * ``nc_write`` — ``DatasetArrays``, ``write_datasets``: DSSTNE's netCDF layout, written atomically.
 * ``nc_read`` — ``open_datasets`` / ``read_dataset`` -> ``DatasetFile`` (rows read lazily).
-* ``batches`` — ``Batches``: shuffled minibatches of aligned datasets (``batch.SparseBatch``).
+* ``batches`` — ``Batches``: shuffled minibatches of aligned datasets (``batch.SparseBatch``);
+  ``rows`` — numpy row blocks and the bounded read plan behind ``Batches``.
+* ``importers``, ``split``, ``synth`` — ``lamina data import|split|synth``.
 * ``info`` — ``dataset_stats`` (``lamina data info``); ``schema`` — attribute bits, data types,
   width rounding; ``labels`` — label factorisation and stable feature hashing.
 """

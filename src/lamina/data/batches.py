@@ -3,19 +3,31 @@
 ``Batches`` reads several named datasets (from one or more files) that list the same examples in the
 same order, and yields one ``Batch`` per minibatch: name -> ``SparseBatch`` (sparse data) or a
 (B, width) float32 tensor (dense data; Dense Boolean becomes one-hot), with the same examples in
-every dataset.
+every dataset and their global example ids (rows of the files) in ``Batch.examples``.
+
+``examples`` restricts the batches to a subset of example ids (a training or held-out split), taken
+in the given order before shuffling. Epoch ``e`` is a pure function of ``(seed, e)`` (and of the
+batch size and chunking): its example order is fixed before any data are read, so
+``iter_epoch(e, start_batch=k)`` yields exactly batches ``k, k+1, ...`` of the full epoch.
 
 Two paths, same contract (every example exactly once per epoch, reproducible from ``seed``):
 
-* **In memory** (all datasets together under ``memory_limit`` bytes as CSR/dense arrays, 1 GB by
-  default): the rows are read once and each epoch draws a full random permutation.
-* **Chunked** (larger files): examples are read from disk in contiguous chunks of
-  ``chunk_examples``; each epoch visits the chunks in a random order, ``window_chunks`` chunks at a
-  time, and permutes the examples inside each window ("block shuffle"). Reads stay sequential and
-  memory stays at one window, at the price of a weaker shuffle: a batch only mixes examples of the
-  same window. Files are not sorted by label, so windows of a few 64k-example chunks are usually
-  well mixed; sorted input benefits from a larger ``window_chunks``. (Sorted random indices per
-  chunk would read the whole file for every chunk, which is why they are not used.)
+* **In memory** (the selected examples of all datasets together under ``memory_limit`` bytes as
+  CSR/dense arrays, 1 GB by default): the rows are read once; each epoch draws a full random
+  permutation of the examples, and batch ``k`` is positions ``[k*B, (k+1)*B)`` of it. Starting at
+  batch ``k`` only slices the permutation.
+* **Chunked** (larger data): the example list is cut into chunks of ``chunk_examples`` consecutive
+  examples; each epoch visits the chunks in a random order, ``window_chunks`` chunks at a time, and
+  permutes the examples inside each window ("block shuffle"). A window yields only whole batches;
+  its left-over examples (fewer than B) are carried into the next window's permutation, so only the
+  last batch of the epoch can be short. Reads stay sequential and memory stays at one window (its
+  rows are read in pieces of at most ``chunk_examples`` rows of the file), at the price of a
+  weaker shuffle: a batch only mixes examples of the same window. Files are not sorted by label, so
+  windows of a few 64k-example chunks are usually well mixed; sorted input benefits from a larger
+  ``window_chunks``. (Sorted random indices per chunk would read the whole file for every chunk,
+  which is why they are not used.) Starting at batch ``k`` replays the chunk and window
+  permutations without reading data, skips whole windows before batch ``k``, and reads the rows
+  carried into the first window it serves by example id.
 
 Indexed datasets (``index{N}``) keep their unique rows in memory.
 """
@@ -23,14 +35,14 @@ Indexed datasets (``index{N}``) keep their unique rows in memory.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from lamina.data.batch import SparseBatch
-from lamina.data.nc_read import CSRRows, DatasetFile, read_dataset
+from lamina.data.nc_read import DatasetFile, read_dataset
+from lamina.data.rows import Block, concat, dataset_bytes, read_block, read_plan, to_torch
 from lamina.errors import DataError
 
 __all__ = ["Batch", "Batches"]
@@ -69,59 +81,6 @@ class Batch(Mapping[str, "SparseBatch | torch.Tensor"]):
         return int(self.examples.numel())
 
 
-@dataclass
-class _Block:
-    """Rows of one dataset for a contiguous range of examples (numpy)."""
-
-    sparse: CSRRows | None
-    dense: np.ndarray | None
-    weights: np.ndarray | None
-
-    def take(self, sel: np.ndarray) -> _Block:
-        w = None if self.weights is None else self.weights[sel]
-        if self.dense is not None:
-            return _Block(None, self.dense[sel], w)
-        assert self.sparse is not None
-        return _Block(_take_rows(self.sparse, sel), None, w)
-
-
-def _take_rows(rows: CSRRows, sel: np.ndarray) -> CSRRows:
-    """Rows ``sel`` of a CSR block, in that order."""
-    lens = np.diff(rows.offsets)[sel]
-    offsets = np.zeros(sel.size + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    take = np.repeat(rows.offsets[:-1][sel] - offsets[:-1], lens) + np.arange(int(offsets[-1]))
-    values = None if rows.values is None else rows.values[take]
-    return CSRRows(offsets, rows.indices[take], values, rows.width)
-
-
-def _concat(blocks: list[_Block]) -> _Block:
-    if len(blocks) == 1:
-        return blocks[0]
-    weights = [b.weights for b in blocks if b.weights is not None]
-    w = np.concatenate(weights) if weights else None
-    dense = [b.dense for b in blocks if b.dense is not None]
-    if dense:
-        return _Block(None, np.concatenate(dense), w)
-    parts = [b.sparse for b in blocks if b.sparse is not None]
-    shift = 0
-    offsets = [parts[0].offsets[:1]]
-    for p in parts:
-        offsets.append(p.offsets[1:] + shift)
-        shift += int(p.indices.size)
-    values = [p.values for p in parts if p.values is not None]
-    return _Block(
-        CSRRows(
-            np.concatenate(offsets),
-            np.concatenate([p.indices for p in parts]),
-            np.concatenate(values) if values else None,
-            parts[0].width,
-        ),
-        None,
-        w,
-    )
-
-
 class Batches:
     """Minibatches of aligned datasets; iterate once per epoch (``for batch in batches``).
 
@@ -129,15 +88,24 @@ class Batches:
         datasets: name -> ``DatasetFile`` or ``(path, dataset name)``; or a sequence of
             ``DatasetFile`` (keyed by their names).
         batch_size: B, examples per batch.
-        shuffle: draw a new order every epoch; ``False`` keeps file order.
+        examples: (n,) example ids (rows of the files) to serve, in this order before shuffling;
+            None: every example in file order.
+        shuffle: draw a new order every epoch; ``False`` keeps the order of ``examples``.
         seed: base seed; epoch ``e`` uses the permutation of ``(seed, e)``.
         drop_last: drop the last, smaller batch.
-        chunk_examples: examples per disk read on the chunked path.
+        chunk_examples: examples per chunk (and most file rows per read) on the chunked path.
         window_chunks: chunks shuffled together on the chunked path.
-        memory_limit: bytes of data under which everything is loaded once (full permutations).
+        memory_limit: bytes of selected data under which everything is loaded once (full
+            permutations).
+
+    Attributes:
+        examples: n, the number of examples served per epoch.
+        example_ids: (n,) int64 ids of those examples, in the order before shuffling.
+        in_memory: whether the in-memory path is used.
 
     Raises:
-        DataError: the datasets do not all have the same number of examples, or a name repeats.
+        DataError: the datasets do not all have the same number of examples, a name repeats, or
+            ``examples`` holds ids outside ``[0, E)`` or none at all.
 
     Example:
         >>> batches = Batches({"gl_input": ("gl_input.nc", "gl_input"),
@@ -151,6 +119,7 @@ class Batches:
         datasets: Mapping[str, DatasetFile | tuple[str | Path, str]] | Sequence[DatasetFile],
         *,
         batch_size: int,
+        examples: np.ndarray | None = None,
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
@@ -168,17 +137,20 @@ class Batches:
                 f"expected datasets with the same number of examples, found {detail}",
                 hint="build input and output files with the same sample index (-s)",
             )
-        self.examples = next(iter(counts.values()))
+        total = next(iter(counts.values()))
+        self.example_ids = _check_ids(examples, total)
+        self.examples = int(self.example_ids.size)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
         self.chunk_examples = max(1, chunk_examples)
         self.window_chunks = max(1, window_chunks)
-        self.in_memory = sum(_bytes(ds) for ds in self.datasets.values()) <= memory_limit
+        size = sum(dataset_bytes(ds) for ds in self.datasets.values()) * self.examples / total
+        self.in_memory = size <= memory_limit
         self.epoch = 0
-        self._cache: dict[str, _Block] = {}
-        self._indexed: dict[str, tuple[_Block, np.ndarray]] = {}
+        self._cache: dict[str, Block] = {}
+        self._indexed: dict[str, tuple[Block, np.ndarray]] = {}
 
     def __len__(self) -> int:
         full, rest = divmod(self.examples, self.batch_size)
@@ -188,48 +160,64 @@ class Batches:
         epoch, self.epoch = self.epoch, self.epoch + 1
         return self.iter_epoch(epoch)
 
-    def iter_epoch(self, epoch: int) -> Iterator[Batch]:
-        """The batches of epoch ``epoch`` (the same for the same seed and epoch)."""
+    def iter_epoch(self, epoch: int, *, start_batch: int = 0) -> Iterator[Batch]:
+        """The batches of epoch ``epoch`` (the same for the same seed and epoch).
+
+        Args:
+            epoch: the epoch number (any integer; it seeds the order).
+            start_batch: skip the first ``start_batch`` batches of the epoch without reading
+                their data (the order of the rest is unchanged): resuming mid-epoch.
+
+        Raises:
+            DataError: ``start_batch`` is negative.
+        """
+        if start_batch < 0:
+            raise DataError(f"start_batch must be >= 0, found {start_batch}")
         rng = np.random.default_rng([self.seed, epoch])
+        n, size = self.examples, self.batch_size
         if self.in_memory:
-            order = rng.permutation(self.examples) if self.shuffle else np.arange(self.examples)
-            yield from self._batches([(0, self.examples)], order, final=True)
-            return
-        n_chunks = -(-self.examples // self.chunk_examples)
-        chunks = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
-        carry: tuple[dict[str, _Block], np.ndarray] | None = None
-        for w in range(0, n_chunks, self.window_chunks):
-            ranges = [
-                (
-                    int(c) * self.chunk_examples,
-                    min(self.examples, (int(c) + 1) * self.chunk_examples),
-                )
-                for c in chunks[w : w + self.window_chunks]
-            ]
-            blocks = {name: self._read(name, ranges) for name in self.datasets}
-            ids = np.concatenate([np.arange(a, b) for a, b in ranges])
-            if carry is not None:  # examples left over from the previous window go first
-                blocks = {n: _concat([carry[0][n], b]) for n, b in blocks.items()}
-                ids = np.concatenate([carry[1], ids])
-            n = ids.size
             order = rng.permutation(n) if self.shuffle else np.arange(n)
+            if not self._cache:
+                self._cache = {name: self._read(name, self.example_ids) for name in self.datasets}
+                for ds in self.datasets.values():
+                    ds.close()  # reopened on demand
+            yield from self._emit(
+                self._cache, self.example_ids, order[start_batch * size :], final=True
+            )
+            return
+        chunk = self.chunk_examples
+        n_chunks = -(-n // chunk)
+        chunks = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
+        carry_ids = np.zeros(0, dtype=np.int64)
+        carry: dict[str, Block] | None = None  # rows of carry_ids, if read
+        done = 0  # batches of the epoch before this window
+        for w in range(0, n_chunks, self.window_chunks):
+            picked = chunks[w : w + self.window_chunks]
+            new = np.concatenate([self.example_ids[c * chunk : (c + 1) * chunk] for c in picked])
+            ids = np.concatenate([carry_ids, new])  # left-over examples of the last window first
+            order = rng.permutation(ids.size) if self.shuffle else np.arange(ids.size)
             last = w + self.window_chunks >= n_chunks
-            usable = n if last else n - n % self.batch_size
-            yield from self._emit(blocks, ids, order[:usable], final=last)
+            usable = ids.size if last else ids.size - ids.size % size
             rest = order[usable:]
-            carry = ({k: b.take(rest) for k, b in blocks.items()}, ids[rest]) if rest.size else None
+            window_batches = -(-usable // size)
+            if done + window_batches > start_batch:
+                blocks = {name: self._read(name, new) for name in self.datasets}
+                if carry_ids.size:
+                    if carry is None:  # the previous window was skipped: read its left-overs
+                        carry = {name: self._read(name, carry_ids) for name in self.datasets}
+                    blocks = {k: concat([carry[k], b]) for k, b in blocks.items()}
+                skip = max(0, start_batch - done) * size
+                yield from self._emit(blocks, ids, order[skip:usable], final=last)
+                carry = {k: b.take(rest) for k, b in blocks.items()}
+            # else: a skipped window; nothing read, carry stays None until the first served one
+            carry_ids = ids[rest]
+            done += window_batches
 
     # -- internals ------------------------------------------------------------------------
-    def _batches(
-        self, ranges: list[tuple[int, int]], order: np.ndarray, *, final: bool
-    ) -> Iterator[Batch]:
-        if not self._cache:
-            self._cache = {name: self._read(name, ranges) for name in self.datasets}
-        yield from self._emit(self._cache, np.arange(self.examples), order, final=final)
-
     def _emit(
-        self, blocks: dict[str, _Block], ids: np.ndarray, order: np.ndarray, *, final: bool
+        self, blocks: dict[str, Block], ids: np.ndarray, order: np.ndarray, *, final: bool
     ) -> Iterator[Batch]:
+        """Batches of ``order`` (positions into ``blocks``' rows, whose example ids are ``ids``)."""
         for start in range(0, order.size, self.batch_size):
             sel = order[start : start + self.batch_size]
             if sel.size < self.batch_size and final and self.drop_last:
@@ -238,52 +226,55 @@ class Batches:
             weights: dict[str, torch.Tensor] = {}
             for name, block in blocks.items():
                 part = block.take(sel)
-                data[name] = _to_torch(part)
+                data[name] = to_torch(part)
                 if part.weights is not None:
                     weights[name] = torch.from_numpy(np.ascontiguousarray(part.weights))
             yield Batch(data, torch.from_numpy(ids[sel].astype(np.int64)), weights)
 
-    def _read(self, name: str, ranges: list[tuple[int, int]]) -> _Block:
+    def _read(self, name: str, ids: np.ndarray) -> Block:
+        """Rows of examples ``ids`` (in that order), read in sorted pieces of at most
+        ``chunk_examples`` file rows."""
         ds = self.datasets[name]
+        pieces, restore = read_plan(ids, self.chunk_examples)
         if ds.is_indexed:
             if name not in self._indexed:
-                rows = _read_block(ds, 0, ds.rows, weights=False)
+                rows = read_block(ds, 0, ds.rows, weights=False)
                 index = np.asarray(ds.example_rows(0, ds.examples), dtype=np.int64)
                 self._indexed[name] = (rows, index)
             rows, index = self._indexed[name]
-            sel = np.concatenate([index[a:b] for a, b in ranges])
-            block = rows.take(sel)
+            block = rows.take(index[ids])
             if ds.is_weighted:
-                block.weights = np.concatenate([ds.read_weights(a, b) for a, b in ranges])  # type: ignore[misc]
+                parts = []
+                for lo, hi, sel in pieces:
+                    w = ds.read_weights(lo, hi)
+                    assert w is not None  # Weighted data have weights
+                    parts.append(w if sel is None else w[sel])
+                w = np.concatenate(parts)
+                block.weights = w if restore is None else w[restore]
             return block
-        return _concat([_read_block(ds, a, b, weights=True) for a, b in ranges])
+        taken = []
+        for lo, hi, sel in pieces:  # keep only the selected rows of each read
+            part = read_block(ds, lo, hi, weights=True)
+            taken.append(part if sel is None else part.take(sel))
+        block = concat(taken)
+        return block if restore is None else block.take(restore)
 
 
-def _read_block(ds: DatasetFile, start: int, stop: int, *, weights: bool) -> _Block:
-    w = ds.read_weights(start, stop) if weights else None
-    if ds.is_sparse:
-        return _Block(ds.read_sparse(start, stop), None, w)
-    return _Block(None, ds.read_dense(start, stop), w)
-
-
-def _to_torch(block: _Block) -> SparseBatch | torch.Tensor:
-    if block.dense is not None:
-        return torch.from_numpy(np.ascontiguousarray(block.dense, dtype=np.float32))
-    rows = block.sparse
-    assert rows is not None
-    return SparseBatch(
-        indices=torch.from_numpy(rows.indices.astype(np.int64, copy=False)),
-        offsets=torch.from_numpy(rows.offsets.astype(np.int64, copy=False)),
-        values=None if rows.values is None else torch.from_numpy(rows.values),
-        width=rows.width,
-    )
-
-
-def _bytes(ds: DatasetFile) -> int:
-    if ds.is_sparse:
-        per_value = 0 if ds.is_boolean else 4
-        return ds.nnz * (8 + per_value) + ds.rows * 8
-    return ds.rows * ds.stride * 4
+def _check_ids(examples: np.ndarray | None, total: int) -> np.ndarray:
+    if examples is None:
+        return np.arange(total, dtype=np.int64)
+    ids = np.asarray(examples)
+    if ids.ndim != 1 or ids.size == 0 or (ids.dtype.kind not in "iu"):
+        raise DataError(
+            f"expected examples as a non-empty 1-D array of integer example ids, found "
+            f"shape {ids.shape} of {ids.dtype}"
+        )
+    ids = ids.astype(np.int64, copy=False)
+    if int(ids.min()) < 0 or int(ids.max()) >= total:
+        raise DataError(
+            f"expected example ids in [0, {total}), found {int(ids.min())}..{int(ids.max())}"
+        )
+    return ids
 
 
 def _resolve(

@@ -140,9 +140,11 @@ def export_network(
     )
     if not report.passed:
         raise ModelError(
-            f"export verification failed, {output_path} not written: " + "; ".join(report.failures)
-            + "\n" + report.table(),
-            hint="try --per-channel, --int8 static with --calibration, or relax the bound",
+            f"export verification failed, {output_path} not written: "
+            + "; ".join(report.failures)
+            + "\n"
+            + report.table(),
+            hint="try --weight-type quint8, --per-channel, or relax the bound",
         )
     metadata = _metadata(network, nf, outputs, layer, settings, report)
     model = int8 if int8 is not None else fp32

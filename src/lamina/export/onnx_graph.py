@@ -23,6 +23,7 @@ transposed share as its transpose); Convolutional ``Conv`` (+ ``Slice`` crop) + 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -31,6 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from lamina.config.enums import LayerKind, PoolingFunction
+from lamina.config.model import LRN
 from lamina.errors import NotSupportedError
 from lamina.nn import Network
 from lamina.nn.activations import SELU, LeakyReLU, UnitSoftmax
@@ -65,14 +67,18 @@ class _Graph:
         self._n += 1
         return f"{hint}_{self._n}"
 
-    def const(self, hint: str, array: np.ndarray) -> str:
+    def const(self, hint: str, array: np.ndarray | np.generic) -> str:
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def op(self, op_type: str, inputs: Sequence[str], *, out: str | None = None, **attrs: object) -> str:
+    def op(
+        self, op_type: str, inputs: Sequence[str], *, out: str | None = None, **attrs: Any
+    ) -> str:
         name = out or self.fresh(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=f"n_{name}", **attrs))
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), [name], name=f"n_{name}", **attrs)
+        )
         return name
 
     def reshape(self, x: str, shape: Sequence[int]) -> str:
@@ -112,7 +118,9 @@ def build_onnx(
         stride = network.geometry[name].stride
         if cfg.kind == LayerKind.INPUT:
             flat[name] = input_name(name)
-            inputs.append(helper.make_tensor_value_info(flat[name], TensorProto.FLOAT, ["B", stride]))
+            inputs.append(
+                helper.make_tensor_value_info(flat[name], TensorProto.FLOAT, ["B", stride])
+            )
             continue
         module = network.layer(name)
         shape = network.geometry[name].tensor_shape
@@ -185,7 +193,7 @@ def _pool(g: _Graph, module: Pooling, spec: SourceSpec, x: str) -> str:
         return g.reshape(x, module.out_shape)
     if module.function == PoolingFunction.LRN:
         return g.reshape(_lrn(g, x, rank=1 + len(spec.in_shape), lrn=module.lrn), module.out_shape)
-    attrs = {"kernel_shape": list(spec.kernel), "strides": list(spec.stride)}
+    attrs: dict[str, Any] = {"kernel_shape": list(spec.kernel), "strides": list(spec.stride)}
     pads = [*spec.padding, *spec.padding]
     if module.function == PoolingFunction.MAX:
         y = g.op("MaxPool", [x], pads=pads, **attrs)
@@ -194,10 +202,10 @@ def _pool(g: _Graph, module: Pooling, spec: SourceSpec, x: str) -> str:
     return g.reshape(_crop(g, y, spec.out_spatial), module.out_shape)
 
 
-def _lrn(g: _Graph, x: str, *, rank: int, lrn: object) -> str:
+def _lrn(g: _Graph, x: str, *, rank: int, lrn: LRN) -> str:
     """torch's ``local_response_norm``: ``x / (k + alpha * mean_window(x^2)) ** beta`` with the
     channel window padded ``size // 2`` before and ``(size - 1) // 2`` after."""
-    size, alpha, beta, k = lrn.n, lrn.alpha, lrn.beta, lrn.k  # type: ignore[attr-defined]
+    size, alpha, beta, k = lrn.n, lrn.alpha, lrn.beta, lrn.k
     if rank < 3:  # (B, C) -> (B, C, 1), as torch does
         x = g.op("Unsqueeze", [x, g.const("axes", np.array([-1], np.int64))])
         rank = 3
@@ -208,7 +216,10 @@ def _lrn(g: _Graph, x: str, *, rank: int, lrn: object) -> str:
     kernel = [size] + [1] * (rank - 2)
     mean = g.op("AveragePool", [sq], kernel_shape=kernel, strides=[1] * len(kernel))
     mean = g.op("Squeeze", [mean, g.const("axes", np.array([1], np.int64))])
-    scaled = g.op("Add", [g.op("Mul", [mean, g.const("alpha", np.float32(alpha))]), g.const("k", np.float32(k))])
+    scaled = g.op(
+        "Add",
+        [g.op("Mul", [mean, g.const("alpha", np.float32(alpha))]), g.const("k", np.float32(k))],
+    )
     return g.op("Div", [x, g.op("Pow", [scaled, g.const("beta", np.float32(beta))])])
 
 

@@ -115,9 +115,7 @@ def _run(
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, src)
         if settings.int8 == "dynamic":
-            quantize_dynamic(
-                src, dst, weight_type=weight_type, per_channel=settings.per_channel
-            )
+            quantize_dynamic(src, dst, weight_type=weight_type, per_channel=settings.per_channel)
         else:
             if not calibration:
                 raise ModelError(

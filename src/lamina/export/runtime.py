@@ -169,7 +169,9 @@ def load_onnx(path: str | os.PathLike[str], *, threads: int | None = None) -> On
     try:
         proto = onnx.load_model(path, load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and friends
-        raise CheckpointError(f"{path}: expected an ONNX model, found unreadable data ({exc})")
+        raise CheckpointError(
+            f"{path}: expected an ONNX model, found unreadable data ({exc})"
+        ) from None
     props = {p.key: p.value for p in proto.metadata_props}
     metadata = ExportMetadata.from_props(props, where=str(path))
     options = ort.SessionOptions()

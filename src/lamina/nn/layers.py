@@ -23,6 +23,7 @@ from lamina.config.enums import PoolingFunction
 from lamina.config.model import LRN
 from lamina.data.batch import SparseBatch
 from lamina.errors import ModelError
+from lamina.nn.affine import affine_parameters, dense_affine
 from lamina.nn.geometry import crop_to
 
 __all__ = ["Convolutional", "FullyConnected", "LayerInput", "LayerModule", "Pooling", "SourceSpec"]
@@ -122,15 +123,16 @@ class FullyConnected(LayerModule):
     """``Z = sum_s (X_s . W_s + b_s)``; ``W_s`` is ``(n_in, n_out)`` as DSSTNE stores it.
 
     A source given as a :class:`SparseBatch` goes through ``F.embedding_bag`` (sum of the weight
-    rows of its non-zeros, times their values) and is never densified.
+    rows of its non-zeros, times their values) and is never densified. Each connection's ``W`` and
+    ``b`` share one ``[W; b]`` buffer so that a dense source's bias work is folded into the GEMMs
+    (:mod:`lamina.nn.affine`); both stay ordinary Parameters of shapes (n_in, n_out) and (n_out,).
     """
 
     def __init__(self, *, sources: Sequence[tuple[str, int]], n_out: int, **kwargs: object) -> None:
         super().__init__(out_shape=(n_out,), **kwargs)  # type: ignore[arg-type]
         self.source_keys = tuple(key for key, _ in sources)
         for key, n_in in sources:
-            self.weights[key] = nn.Parameter(torch.empty(n_in, n_out))
-            self.biases[key] = nn.Parameter(torch.empty(n_out))
+            self.weights[key], self.biases[key] = affine_parameters(n_in, n_out)
             self.transposed[key] = False
 
     def forward(
@@ -157,8 +159,8 @@ class FullyConnected(LayerModule):
                     per_sample_weights=values,
                     include_last_offset=True,
                 ) + self.biases[key]  # (B, n_out)
-            else:  # b + X W in one GEMM call: the bias add over (B, n_out) comes free
-                y = torch.addmm(self.biases[key], x.reshape(x.shape[0], -1), w)
+            else:  # b + X W with the bias folded into the GEMMs (addmm if W is shared)
+                y = dense_affine(x.reshape(x.shape[0], -1), w, self.biases[key])
             z = y if z is None else z + y
         assert z is not None  # sources are never empty for non-input layers
         return self.finish(z, skips)

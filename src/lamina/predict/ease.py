@@ -24,6 +24,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def check_ease_memory(
     return form, need
 
 
-def _binary(rows: Csr, n_items: int, dtype: type) -> object:
+def _binary(rows: Csr, n_items: int, dtype: type) -> Any:
     """The (R, n) scipy CSR 0/1 matrix of ``rows`` (repeated items count once)."""
     import scipy.sparse as sp
 
@@ -187,7 +188,7 @@ def ease_fit(
     """
     x = _binary(train, n_items, dtype)
     if form == "dual":
-        dense = np.asarray(x.toarray(), dtype=dtype)  # (U, n)
+        dense: np.ndarray = np.asarray(x.toarray(), dtype=dtype)  # (U, n)
         xp = ease_inverse(np.asarray((x @ x.T).toarray(), dtype=dtype), lam) @ dense
         diag = (1.0 - np.einsum("ui,ui->i", dense, xp)) / lam
         del dense

@@ -57,7 +57,8 @@ class EvaluateResult:
     baseline_details: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-native form (what ``lamina evaluate --json`` prints)."""
+        """JSON-native form (what ``lamina evaluate --json`` prints); ``"baselines"`` (what each
+        baseline chose, e.g. EASE's λ) only when a baseline reports something."""
         return {
             "ks": list(self.ks),
             "n_items": self.n_items,
@@ -68,8 +69,11 @@ class EvaluateResult:
             "heldout_dataset": self.heldout_dataset,
             "layer": self.layer,
             "metrics": {name: dict(values) for name, values in self.metrics.items()},
-            "baselines": {name: dict(values) for name, values in self.baseline_details.items()},
-        }
+        } | (
+            {"baselines": {name: dict(v) for name, v in self.baseline_details.items()}}
+            if self.baseline_details
+            else {}
+        )
 
 
 def evaluate(
@@ -179,8 +183,8 @@ def evaluate(
         exclude = train.select(slice(part.start, part.stop))
         idx, _ = top_k(part.activations[out_layer.name], k_max, n_real=n_items, exclude=exclude)
         chunks.append(idx)
-    network = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.int64)
-    rankings = {"network": network, **rankings}
+    ranked = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.int64)
+    rankings = {"network": ranked, **rankings}
     popularity = popularity_scores(train, n_items)
     metrics = {
         name: evaluate_rankings(topk, held, ks, n_items=n_items, item_popularity=popularity)

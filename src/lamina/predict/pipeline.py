@@ -5,6 +5,10 @@ top-k -> ``sample<TAB>feature,score:...:`` lines, or (``dump_layer``) any layer'
 ``evaluate`` (from :mod:`lamina.predict.evaluation`) ranks all real items for every row of a
 training dataset, excluding the row's own items, and scores the rankings against held-out data
 next to any registered baseline (``lamina.predict.baselines``).
+
+``predict`` runs on one of two engines: ``torch`` (a ``.nc`` network file, :mod:`.engine`) or
+``onnx`` (a model written by ``lamina export``, :mod:`lamina.export.runtime`); the onnx path imports
+no torch, so this module imports torch only inside the torch branch.
 """
 
 from __future__ import annotations
@@ -69,9 +73,14 @@ class LayerBatch(Protocol):
     """Activations of rows ``[start, stop)``: ``lamina.predict.engine.LayerBatch`` (torch) or
     ``lamina.export.runtime.RowBatch`` (ONNX Runtime)."""
 
-    start: int
-    stop: int
-    activations: dict[str, np.ndarray]
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def stop(self) -> int: ...
+
+    @property
+    def activations(self) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)

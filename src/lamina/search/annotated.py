@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from lamina.config.enums import ACTIVATIONS, OPTIMIZERS, Activation, Optimizer, 
 from lamina.config.jsontext import read_json_source
 from lamina.config.keys import LAYER_KEYS, TOP_KEYS, LayerList
 from lamina.config.loader import build_network
-from lamina.config.values import Boolean, Dims, Enum, Integer, Number, ValueType
+from lamina.config.values import Boolean, Dims, Enum, Integer, Number
 from lamina.errors import ConfigError
 from lamina.search.space import (
     ChoiceDist,
@@ -46,7 +47,7 @@ from lamina.search.space import (
     is_annotation,
 )
 
-__all__ = ["AnnotatedConfig", "load_annotated", "materialize"]
+__all__ = ["AnnotatedConfig", "load_annotated", "materialize", "set_path"]
 
 Location = tuple[str | int, ...]  # raw keys and indices from the root to an annotation
 
@@ -141,6 +142,8 @@ def load_annotated(
     data, display = read_json_source(source, name)
     where = f"{display}: " if display else ""
     try:
+        if not _any_annotation(data):
+            build_network(data)  # exactly load_config's checks and messages
         template = _plain(data, "")
         sites = tuple(_find(template, "", (), TOP_KEYS))
         annotated = AnnotatedConfig(
@@ -153,6 +156,41 @@ def load_annotated(
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc.message}", exc.hint) from None
     return annotated
+
+
+def _any_annotation(node: Any) -> bool:
+    if is_annotation(node):
+        return True
+    if isinstance(node, Mapping):
+        return any(_any_annotation(v) for v in node.values())
+    return isinstance(node, list) and any(_any_annotation(v) for v in node)
+
+
+def set_path(doc: Any, path: str, value: Any) -> bool:
+    """Put ``value`` at a canonical JSON path of ``to_dict`` output (``Layers`` always a list).
+
+    Returns:
+        False (and changes nothing) when the path does not exist in ``doc``.
+    """
+    steps: list[str | int] = [
+        int(i) if i else k for k, i in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path)
+    ]
+    if len(steps) > 1 and steps[0] == "Layers" and not isinstance(steps[1], int):
+        steps.insert(1, 0)  # "Layers" was a single object
+    node = doc
+    for step in steps[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = steps[-1]
+    if isinstance(node, dict) and last in node:
+        node[last] = value
+        return True
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = value
+        return True
+    return False
 
 
 def _plain(node: Any, path: str) -> Any:
@@ -187,7 +225,9 @@ def _find(node: Any, path: str, loc: Location, kind: Any) -> Any:
         for raw, value in node.items():
             key = kind._by_spelling.get(raw.lower()) if isinstance(kind, KeyTable) else None
             name = key.name if key is not None else raw
-            yield from _find(value, f"{path}.{name}" if path else name, (*loc, raw), key and key.type)
+            yield from _find(
+                value, f"{path}.{name}" if path else name, (*loc, raw), key and key.type
+            )
     elif isinstance(node, list):
         item: Any = kind
         if isinstance(kind, Dims):
@@ -279,13 +319,13 @@ def _check_gate(path: str, site: _Site, sites: Mapping[str, _Site], base: Networ
     if gate_path in sites:
         dist = sites[gate_path].dist
         assert isinstance(dist, ChoiceDist)  # _check_kind allows only choices at names
-        values = [registry.get(str(v)) for v in dist.values]
-        used = [label(v) for v in values if v in active]
-        if len(used) != len(values):
+        names = [str(v) for v in dist.values]
+        used = [v for v in names if registry.get(v) in active]
+        if len(used) != len(names):
             raise ConfigError(
                 f"{path}: matters only when {gate_path} is one of "
                 f"[{', '.join(label(a) for a in sorted(active))}], and {gate_path} is itself "
-                f"searched over [{', '.join(label(v) for v in values)}]: conditional search "
+                f"searched over [{', '.join(names)}]: conditional search "
                 "spaces are not supported.",
                 hint=f"search {gate_path} only over [{', '.join(used)}], or give {path} a fixed "
                 "value"
@@ -293,11 +333,11 @@ def _check_gate(path: str, site: _Site, sites: Mapping[str, _Site], base: Networ
                 else f"give {path} a fixed value",
             )
         return
+    fixed: Any
     if key in ("Alpha", "Mu", "Mu1"):
         fixed = base.training.optimizer if base.training is not None else None
     else:
-        index = _layer_index(prefix)
-        fixed = base.layers[index].activation
+        fixed = base.layers[_layer_index(prefix)].activation
     if fixed is not None and fixed not in active:
         raise ConfigError(
             f"{path}: a $search here has no effect: {key} matters only when {gate_path} is one "

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -28,6 +29,14 @@ from lamina.search.space import SearchSpace
 from lamina.search.strategy import Direction, UnitCubeStrategy
 
 __all__ = ["BayesStrategy"]
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is in the search extra
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class BayesStrategy(UnitCubeStrategy):
@@ -78,6 +87,14 @@ class BayesStrategy(UnitCubeStrategy):
     def propose(
         self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, n: int, seen: set[bytes]
     ) -> list[np.ndarray]:
+        # One BLAS thread: scipy's L-BFGS-B makes thousands of tiny BLAS calls, and a thread pool
+        # spinning on a busy machine makes each one cost milliseconds.
+        with _one_blas_thread():
+            return self._propose(x, y, pending, n, seen)
+
+    def _propose(
+        self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, n: int, seen: set[bytes]
+    ) -> list[np.ndarray]:
         done = len(x) + len(pending)
         ok = np.isfinite(y)
         out: list[np.ndarray] = []
@@ -90,7 +107,9 @@ class BayesStrategy(UnitCubeStrategy):
         gp = GaussianProcess(x[ok], y[ok], init=self._log_params)
         self._log_params = gp.log_params
         best = gp.standardize(float(y[ok].min()))
-        gp = gp.condition(np.concatenate([pending.reshape(-1, x.shape[1]), *[u[None] for u in out]]))
+        gp = gp.condition(
+            np.concatenate([pending.reshape(-1, x.shape[1]), *[u[None] for u in out]])
+        )
         rng = np.random.default_rng([self.seed, done, 1])
         incumbents = x[ok][np.argsort(y[ok])[:5]]
         while len(out) < n:
@@ -156,7 +175,7 @@ class BayesStrategy(UnitCubeStrategy):
             t = torch.tensor(flat.reshape(shape), requires_grad=True)
             loss = -self._acq(gp, t, best).sum()
             (grad,) = torch.autograd.grad(loss, t)
-            return float(loss), grad.numpy().ravel()
+            return float(loss.detach()), grad.numpy().ravel()
 
         res = minimize(
             f,

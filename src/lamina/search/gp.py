@@ -2,9 +2,10 @@
 
 The model follows BoTorch's ``SingleTaskGP`` defaults (Hvarfner et al., 2024, "Vanilla Bayesian
 optimization performs great in high dimensions"): outcomes standardized; Matern-5/2 kernel with one
-lengthscale per dimension (ARD) and unit signal variance; lengthscale prior
-``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))``; noise prior ``LogNormal(-4, 1)``; hyperparameters by
-maximum a posteriori with L-BFGS-B (scipy) on the log marginal likelihood (torch autograd).
+lengthscale per dimension (ARD), lengthscale prior ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))``;
+noise prior ``LogNormal(-4, 1)``; a signal variance with BoTorch's former ``Gamma(2, 0.15)``
+prior; hyperparameters by maximum a posteriori with L-BFGS-B (scipy) on the log marginal
+likelihood (torch autograd).
 
 It is written here rather than taken from BoTorch because BoTorch's generic machinery costs
 0.5-0.9 s of CPU per suggestion at 200 trials (measured: about 8 ms per marginal-likelihood
@@ -27,6 +28,7 @@ __all__ = ["GaussianProcess", "log_expected_improvement"]
 _SQRT5 = math.sqrt(5.0)
 _NOISE_BOUNDS = (1e-6, 1.0)  # standardized units; the floor keeps the Cholesky well conditioned
 _LS_BOUNDS = (1e-3, 1e2)
+_SCALE_BOUNDS = (1e-2, 1e2)
 
 
 def _matern52(a: torch.Tensor, b: torch.Tensor, lengthscale: torch.Tensor) -> torch.Tensor:
@@ -59,33 +61,39 @@ class GaussianProcess:
         d = self.x.shape[1]
         self._ls_loc = math.sqrt(2.0) + 0.5 * math.log(d)
         mode = self._ls_loc - 3.0  # LogNormal mode: exp(mu - sigma^2)
-        default = np.array([mode] * d + [math.log(1e-3)])
-        self.log_params = default if init is None or len(init) != d + 1 else np.asarray(init)
+        default = np.array([mode] * d + [math.log(1e-3), 0.0])
+        self.log_params = default if init is None or len(init) != d + 2 else np.asarray(init)
         if fit and len(y) > 1:
             self._fit()
         self._factor()
 
     @property
     def lengthscale(self) -> torch.Tensor:
-        return torch.exp(torch.as_tensor(self.log_params[:-1]))
+        return torch.exp(torch.as_tensor(self.log_params[:-2]))
 
     @property
     def noise(self) -> float:
+        return float(math.exp(self.log_params[-2]))
+
+    @property
+    def outputscale(self) -> float:
         return float(math.exp(self.log_params[-1]))
 
     def _neg_log_posterior(self, theta: torch.Tensor) -> torch.Tensor:
         """``-(log p(y | theta) + log p(theta)) / n`` (scaled as gpytorch does)."""
         n = self.y.shape[0]
-        log_ls, log_noise = theta[:-1], theta[-1]
-        k = _matern52(self.x, self.x, torch.exp(log_ls))
+        log_ls, log_noise, log_scale = theta[:-2], theta[-2], theta[-1]
+        k = torch.exp(log_scale) * _matern52(self.x, self.x, torch.exp(log_ls))
         k = k + (torch.exp(log_noise) + 1e-9) * torch.eye(n, dtype=torch.float64)
         chol = torch.linalg.cholesky(k)
         alpha = torch.cholesky_solve(self.y[:, None], chol)[:, 0]
         mll = -0.5 * self.y @ alpha - torch.log(torch.diagonal(chol)).sum()
         mll = mll - 0.5 * n * math.log(2 * math.pi)
         # Priors on lengthscale and noise values (LogNormal densities, Jacobian term included).
-        prior = (-log_ls - (log_ls - self._ls_loc) ** 2 / 6.0).sum()
-        prior = prior - log_noise - 0.5 * (log_noise + 4.0) ** 2
+        # Priors (log densities up to constants; LogNormal ones with their Jacobian term).
+        prior = (-log_ls - (log_ls - self._ls_loc) ** 2 / 6.0).sum()  # LogNormal(loc, sqrt 3)
+        prior = prior - log_noise - 0.5 * (log_noise + 4.0) ** 2  # LogNormal(-4, 1)
+        prior = prior + log_scale - 0.15 * torch.exp(log_scale)  # Gamma(2, 0.15)
         return -(mll + prior) / n
 
     def _fit(self) -> None:
@@ -96,20 +104,23 @@ class GaussianProcess:
             except torch.linalg.LinAlgError:
                 return 1e10, np.zeros_like(theta)
             (grad,) = torch.autograd.grad(loss, t)
-            return float(loss), grad.numpy()
+            return float(loss.detach()), grad.numpy()
 
         d = self.x.shape[1]
         bounds = [tuple(math.log(v) for v in _LS_BOUNDS)] * d + [
-            tuple(math.log(v) for v in _NOISE_BOUNDS)
+            tuple(math.log(v) for v in _NOISE_BOUNDS),
+            tuple(math.log(v) for v in _SCALE_BOUNDS),
         ]
         start = np.clip(self.log_params, [b[0] for b in bounds], [b[1] for b in bounds])
-        res = minimize(f, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200})
+        res = minimize(
+            f, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 100}
+        )
         if np.all(np.isfinite(res.x)) and res.fun < 1e9:
             self.log_params = res.x
 
     def _factor(self) -> None:
         n = self.y.shape[0]
-        k = _matern52(self.x, self.x, self.lengthscale)
+        k = self.outputscale * _matern52(self.x, self.x, self.lengthscale)
         k = k + (self.noise + 1e-9) * torch.eye(n, dtype=torch.float64)
         self._chol = torch.linalg.cholesky(k)
         self._alpha = torch.cholesky_solve(self.y[:, None], self._chol)[:, 0]
@@ -117,10 +128,10 @@ class GaussianProcess:
     def posterior(self, xq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and standard deviation ``(m,)`` of the latent function at ``xq`` ``(m, d)``, in
         standardized units (differentiable in ``xq``)."""
-        ks = _matern52(xq, self.x, self.lengthscale)  # (m, n)
+        ks = self.outputscale * _matern52(xq, self.x, self.lengthscale)  # (m, n)
         mean = ks @ self._alpha
         v = torch.linalg.solve_triangular(self._chol, ks.T, upper=False)  # (n, m)
-        var = torch.clamp(1.0 - (v * v).sum(0), min=1e-12)
+        var = torch.clamp(self.outputscale - (v * v).sum(0), min=1e-12)
         return mean, torch.sqrt(var)
 
     def condition(self, xq: np.ndarray) -> GaussianProcess:
@@ -150,9 +161,7 @@ def _log1mexp(x: torch.Tensor) -> torch.Tensor:
     )
 
 
-def log_expected_improvement(
-    mean: torch.Tensor, std: torch.Tensor, best: float
-) -> torch.Tensor:
+def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, best: float) -> torch.Tensor:
     """``log E[max(best - f, 0)]`` for ``f ~ N(mean, std^2)`` (minimization), stable far into the
     tail (Ament et al., 2023, "Unexpected improvements to expected improvement").
 

@@ -68,7 +68,7 @@ class GridStrategy(UnitCubeStrategy):
         seen = {assignment_key(a) for a, _ in history} | {assignment_key(a) for a in pending}
         out: list[dict[str, Any]] = []
         for values in itertools.product(*self.axes.values()):
-            assignment = dict(zip(self.axes, values))
+            assignment = dict(zip(self.axes, values, strict=True))
             if assignment_key(assignment) not in seen:
                 out.append(assignment)
                 if len(out) == n:

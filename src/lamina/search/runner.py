@@ -16,21 +16,19 @@ instance with it; running the same search again resumes the study (see :mod:`lam
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lamina.errors import DependencyError, ModelError, UsageError
-from lamina.search.halving import Halving, RungRecords
-from lamina.search.metric import Metric, epoch_values, resolve_metric
+from lamina.search.halving import Halving
+from lamina.search.metric import Metric, resolve_metric
 from lamina.search.study import Study, StudySpec, Trial
 from lamina.search.suggest import STRATEGY_NAMES, Suggester
+from lamina.search.trial import Coordinator, outcome, trial_main
 
 __all__ = ["SearchOptions", "SearchResult", "run_search"]
 
@@ -44,6 +42,8 @@ class SearchOptions:
     Attributes:
         metric: ``"NDCG@10"``, ``"Recall@20"``, ``"loss"`` (validation) or ``"training_loss"``.
         direction: ``"maximize"``/``"minimize"``; ``None``: the metric's natural direction.
+        objective: ``"best"``: a trial's value is its best epoch's metric (and the best config
+            gets that epoch count); ``"last"``: the metric after its last epoch.
         trials: total trials of the study (those of earlier runs count).
         parallel: trials running at once.
         strategy: ``"bayes"``, ``"random"`` or ``"grid"``.
@@ -62,6 +62,7 @@ class SearchOptions:
 
     metric: str = "NDCG@10"
     direction: str | None = None
+    objective: str = "best"
     trials: int = 64
     parallel: int = 4
     strategy: str = "bayes"
@@ -85,6 +86,8 @@ class SearchOptions:
             raise UsageError(
                 f"direction must be one of [maximize, minimize]. Got {self.direction!r}."
             )
+        if self.objective not in ("best", "last"):
+            raise UsageError(f"objective must be one of [best, last]. Got {self.objective!r}.")
         if self.strategy.lower() not in STRATEGY_NAMES:
             raise UsageError(
                 f"strategy must be one of [{', '.join(STRATEGY_NAMES)}]. Got {self.strategy!r}."
@@ -168,6 +171,7 @@ def run_search(
         space=annotated.space.to_dict(),
         metric=metric.key,
         direction=direction,
+        objective=options.objective,
         strategy=options.strategy.lower(),
         seed=options.seed,
         data={
@@ -205,98 +209,6 @@ def _import_ray() -> Any:
     return ray
 
 
-class _Coordinator:
-    """Ray actor: the rung records and the epoch log the driver drains."""
-
-    def __init__(self, rule: dict[str, Any] | None, maximize: bool, key: str) -> None:
-        self.records = RungRecords(Halving.from_dict(rule), maximize) if rule else None
-        self.key, self.log = key, []  # type: ignore[var-annotated]
-
-    def seed(self, trial_id: str, history: list[dict[str, Any]], max_epochs: int) -> None:
-        """Replay a finished trial's epochs into the rung records (on resume)."""
-        if self.records is None:
-            return
-        for values in history:
-            if self.key in values:
-                epoch = int(values["epoch"])
-                value = float(values[self.key])
-                self.records.record(trial_id, epoch, value, max_epochs=max_epochs)
-
-    def report(self, trial_id: str, values: dict[str, Any], max_epochs: int) -> bool:
-        """Log one epoch of a trial; True: stop the trial."""
-        self.log.append((trial_id, values))
-        if self.records is None or self.key not in values:
-            return False
-        value = float(values[self.key])
-        return self.records.record(trial_id, int(values["epoch"]), value, max_epochs=max_epochs)
-
-    def drain(self) -> list[tuple[str, dict[str, Any]]]:
-        """The epochs logged since the last call."""
-        out, self.log = self.log, []
-        return out
-
-
-def _trial_main(task: dict[str, Any], coordinator: Any) -> dict[str, Any]:
-    """Body of one trial (a Ray task): train the config, report every epoch, return the outcome."""
-    import ray
-
-    from lamina.errors import LaminaError
-    from lamina.train.options import TrainOptions
-    from lamina.train.trainer import train
-
-    key, trial_id = task["metric"], task["id"]
-
-    def on_epoch_end(report: Any) -> bool:
-        values = epoch_values(report)
-        if key not in values:
-            raise UsageError(
-                f"the metric {task['metric_label']} was not reported after epoch {report.epoch}; "
-                f"reported: [{', '.join(k for k in values if k != 'epoch')}].",
-                hint="NDCG@10 and Recall@20 need an autoencoder-style network (one sparse Input "
-                "and one sparse Output of the same width) with validation data; use --metric loss",
-            )
-        return bool(ray.get(coordinator.report.remote(trial_id, values, report.epochs)))
-
-    with tempfile.TemporaryDirectory(prefix="lamina-trial-") as tmp:
-        network = Path(tmp) / "network.nc"
-        options = TrainOptions(
-            epochs=task["epochs"],
-            seed=task["seed"],
-            threads=1,
-            validation=tuple(task["validation"]),
-            validation_fraction=task["validation_fraction"],
-            checkpoint_interval=0,
-            tensorboard=False,
-            progress=False,
-            on_epoch_end=on_epoch_end,
-        )
-        try:
-            result = train(
-                task["config"],
-                inputs=task["inputs"],
-                outputs=task["outputs"],
-                network_path=network,
-                options=options,
-            )
-        except LaminaError as exc:
-            return {"state": "failed", "error": str(exc), "value": None, "epochs": 0}
-        except Exception:
-            return {"state": "failed", "error": traceback.format_exc(limit=6), "value": None}
-        last = epoch_values(result.history[-1]) if result.history else {}
-        value = last.get(key)
-        state = "stopped" if result.stopped_early else "completed"
-        error = None
-        if value is None or not math.isfinite(value):
-            state, error = "failed", f"the metric is {value} after the last epoch"
-        return {
-            "state": state,
-            "value": value if state != "failed" else None,
-            "epochs": result.epochs_completed,
-            "error": error,
-            "network": network.read_bytes() if network.is_file() else None,
-        }
-
-
 class _Driver:
     """The driver loop of one ``run_search`` call."""
 
@@ -312,6 +224,7 @@ class _Driver:
         self.started_new = 0
         self.exhausted = False
         self.failures: list[str] = []
+        self._shown: dict[str, Any] = {}
 
     # -- Ray ------------------------------------------------------------------------------
     def _start_ray(self) -> tuple[Any, bool]:
@@ -329,6 +242,12 @@ class _Driver:
                     f"{self.options.parallel} parallel trials run at once"
                 )
         else:
+            cores = os.cpu_count() or 1
+            if self.options.parallel > cores:
+                self.log(
+                    f"note: {self.options.parallel} parallel trials share {cores} CPU cores "
+                    "(one thread each)"
+                )
             ray.init(num_cpus=self.options.parallel, include_dashboard=False, **quiet)
         return ray, True
 
@@ -346,11 +265,13 @@ class _Driver:
             )
         ray, owned = self._start_ray()
         try:
-            actor = ray.remote(num_cpus=0)(_Coordinator)
-            self.coordinator = actor.remote(study.spec.early_stop, self.maximize, self.metric.key)
+            actor = ray.remote(num_cpus=0)(Coordinator)
+            self.coordinator = actor.remote(
+                study.spec.early_stop, self.maximize, self.metric.key, study.spec.objective
+            )
             for t in study.finished():
                 self.coordinator.seed.remote(t.id, t.history, self._max_epochs(t))
-            self.task = ray.remote(num_cpus=1, max_retries=0)(_trial_main)
+            self.task = ray.remote(num_cpus=1, max_retries=0)(trial_main)
             self._loop(ray)
         finally:
             for ref in self.running:
@@ -380,7 +301,7 @@ class _Driver:
                 ready, _ = ray.wait(list(self.running), num_returns=1, timeout=0.5)
                 self._drain(ray)
                 for ref in ready:
-                    self._finish(self.running.pop(ref), ray.get(ref))
+                    self._finish(self.running.pop(ref), outcome(ray, ref))
                     bar.update(1)
         finally:
             bar.close()
@@ -388,7 +309,10 @@ class _Driver:
     def _postfix(self, bar: Any) -> None:
         best = self.study.best()
         shown = f"{best.value:.4g}" if best is not None and best.value is not None else "-"
-        bar.set_postfix(best=shown, running=len(self.running), refresh=True)
+        postfix = {"best": shown, "running": len(self.running)}
+        if postfix != self._shown:  # redraw on change only (a log file gets one line each)
+            self._shown = postfix
+            bar.set_postfix(postfix, refresh=True)
 
     def _fill(self) -> None:
         """Start trials until ``parallel`` run: interrupted ones first, then new suggestions."""
@@ -412,24 +336,23 @@ class _Driver:
             self.exhausted = True
             self.log(f"the {self.study.spec.strategy} strategy has no new points left")
         for params in suggestions:
-            config = self.annotated.materialize_dict(params)
-            self._submit(self.study.new_trial(params, config))
+            self._submit(self.study.new_trial(params, self._config(params)))
             self.started_new += 1
 
     def _submit(self, trial: Trial) -> None:
         data = self.study.spec.data
-        config = self.annotated.materialize_dict(trial.params)
         task = {
             "id": trial.id,
-            "config": config,
+            "config": self._config(trial.params),
             "inputs": data["inputs"],
             "outputs": data["outputs"],
             "validation": data["validation"],
             "validation_fraction": data["validation_fraction"],
-            "epochs": data["epochs"],
             "seed": self.study.spec.seed,
             "metric": self.metric.key,
             "metric_label": self.metric.label,
+            "maximize": self.maximize,
+            "objective": self.study.spec.objective,
         }
         self.running[self.task.remote(task, self.coordinator)] = trial
 
@@ -446,18 +369,19 @@ class _Driver:
             state=outcome["state"],
             value=outcome.get("value"),
             epochs=int(outcome.get("epochs") or trial.epochs),
+            best_epoch=outcome.get("best_epoch"),
             error=outcome.get("error"),
             network=outcome.get("network"),
         )
         if trial.state == "failed":
             self.failures.append(str(trial.error))
             self.log(f"trial {trial.id} failed: {str(trial.error).splitlines()[0]}")
-            if not any(t.state in ("completed", "stopped") for t in self.study.trials):
-                if len(self.failures) >= max(3, self.options.parallel):
-                    raise ModelError(
-                        f"the first {len(self.failures)} trials all failed; the first: "
-                        f"{self.failures[0]}"
-                    )
+            succeeded = any(t.state in ("completed", "stopped") for t in self.study.trials)
+            if not succeeded and len(self.failures) >= max(3, self.options.parallel):
+                raise ModelError(
+                    f"the first {len(self.failures)} trials all failed; the first: "
+                    f"{self.failures[0]}"
+                )
         else:
             self.log(f"trial {trial.id} {trial.state} after {trial.epochs} epochs: {trial.value}")
 
@@ -473,10 +397,25 @@ class _Driver:
     def _running_by_id(self, trial_id: str) -> Trial | None:
         return next((t for t in self.running.values() if t.id == trial_id), None)
 
+    def _config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The plain config a trial trains: the template materialized, with ``epochs`` (if
+        given) written into its ``TrainingParameters`` so that the file says what was run."""
+        config = self.annotated.materialize_dict(params)
+        epochs = self.study.spec.data.get("epochs")
+        if epochs:
+            key = _key(config, "TrainingParameters")
+            block = config.setdefault(key, {})
+            block[_key(block, "Epochs")] = int(epochs)
+        return config
+
     def _max_epochs(self, trial: Trial) -> int:
         """The planned epochs of a trial (for the rung positions)."""
-        if self.study.spec.data.get("epochs"):
-            return int(self.study.spec.data["epochs"])
-        training = self.annotated.materialize_dict(trial.params).get("TrainingParameters") or {}
-        epochs = {k.lower(): v for k, v in training.items()}.get("epochs")
+        config = self._config(trial.params)
+        block = config.get(_key(config, "TrainingParameters")) or {}
+        epochs = block.get(_key(block, "Epochs"))
         return int(epochs) if epochs else 40  # DSSTNE's train default
+
+
+def _key(block: Mapping[str, Any], name: str) -> str:
+    """The spelling of ``name`` used in ``block`` (keys match case-insensitively), else ``name``."""
+    return next((k for k in block if k.lower() == name.lower()), name)

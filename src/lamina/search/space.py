@@ -314,7 +314,9 @@ def distribution_from_dict(data: Any, path: str = "") -> Distribution:
     kinds = list(_KINDS)
     if not isinstance(kind, str) or kind.lower() not in _KINDS:
         hint = did_you_mean(kind, kinds) if isinstance(kind, str) else ""
-        raise ConfigError(f"{where}$search must be one of [{', '.join(kinds)}]. Got {kind!r}.{hint}")
+        raise ConfigError(
+            f"{where}$search must be one of [{', '.join(kinds)}]. Got {kind!r}.{hint}"
+        )
     cls, required, optional = _KINDS[kind.lower()]
     allowed = (*required, *optional)
     for key in fields:
@@ -351,7 +353,9 @@ class SearchSpace(Mapping[str, Distribution]):
                 raise TypeError(f"{path}: expected a Distribution, got {type(dist).__name__}")
         self._params = dict(params)
         offsets = np.cumsum([0] + [d.dims for d in self._params.values()])
-        self._slices = {p: slice(int(a), int(b)) for p, a, b in zip(self, offsets, offsets[1:])}
+        self._slices = {
+            p: slice(int(a), int(b)) for p, a, b in zip(self, offsets, offsets[1:], strict=False)
+        }
         self.dim = int(offsets[-1])
 
     def __getitem__(self, path: str) -> Distribution:

@@ -7,7 +7,7 @@ Layout (every file written atomically through :mod:`lamina.atomic`; no database,
     DIR/.lock                     held (flock) by the one driver working on the study
     DIR/trials/<id>/params.json   the trial's assignment {JSON path: value}
     DIR/trials/<id>/config.json   the plain config it trains (no annotations)
-    DIR/trials/<id>/status.json   {"state": running|completed|stopped|failed, "value", "epochs", ...}
+    DIR/trials/<id>/status.json   {"state": running|completed|stopped|failed, "value", ...}
     DIR/trials/<id>/metrics.jsonl one JSON object per finished epoch
     DIR/trials/<id>/network.nc    the trained network
     DIR/best_config.json, DIR/best_network.nc, DIR/trials.txt, DIR/*.png   (written by the report)
@@ -37,7 +37,7 @@ __all__ = ["FINISHED", "Study", "StudySpec", "Trial"]
 FORMAT = 1
 FINISHED = ("completed", "stopped", "failed")  # states a resumed study keeps
 # study.json keys that define what the trials measure: a study made with other values is refused
-IDENTITY = ("config", "space", "metric", "direction", "data")
+IDENTITY = ("config", "space", "metric", "direction", "objective", "seed", "data")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +49,7 @@ class StudySpec:
         space: the search space's JSON form ``{path: distribution}``.
         metric: canonical metric name (``"ndcg@10"``, ``"recall@20"``, ``"loss"``, ...).
         direction: ``"maximize"`` or ``"minimize"``.
+        objective: ``"best"`` (a trial's value is its best epoch's metric) or ``"last"``.
         strategy: ``"bayes"``, ``"random"`` or ``"grid"``.
         seed: seed of the suggestions and of every trial's training.
         data: input, output and validation files, as given.
@@ -61,6 +62,7 @@ class StudySpec:
     metric: str
     direction: str
     strategy: str
+    objective: str = "best"
     seed: int
     data: dict[str, Any]
     early_stop: dict[str, Any] | None = None
@@ -75,6 +77,7 @@ class StudySpec:
             "space": self.space,
             "metric": self.metric,
             "direction": self.direction,
+            "objective": self.objective,
             "strategy": self.strategy,
             "seed": self.seed,
             "data": self.data,
@@ -87,6 +90,7 @@ class StudySpec:
         keys = ("config", "space", "metric", "direction", "strategy", "seed", "data")
         return cls(
             **{k: data[k] for k in keys},
+            objective=data.get("objective", "best"),
             early_stop=data.get("early_stop"),
             command=list(data.get("command", [])),
         )
@@ -101,8 +105,10 @@ class Trial:
         params: ``{JSON path: value}``.
         state: ``"running"``, ``"completed"``, ``"stopped"`` (early), ``"failed"``, or
             ``"interrupted"`` (found running by a new driver; re-run).
-        value: the metric at the last epoch run, or ``None``.
+        value: the trial's metric (at its best epoch, or its last with objective "last"), or
+            ``None``.
         epochs: epochs run.
+        best_epoch: the epoch ``value`` comes from.
         attempt: 1 + the number of times it was re-run after an interruption.
         error: why it failed.
         history: one ``{"epoch", metric names...}`` dict per epoch.
@@ -113,6 +119,7 @@ class Trial:
     state: str = "running"
     value: float | None = None
     epochs: int = 0
+    best_epoch: int | None = None
     attempt: int = 1
     error: str | None = None
     started: float | None = None
@@ -121,7 +128,7 @@ class Trial:
 
     def status_dict(self) -> dict[str, Any]:
         """The content of ``status.json``."""
-        keys = ("state", "value", "epochs", "attempt", "error", "started", "finished")
+        keys = ("state", "value", "epochs", "best_epoch", "attempt", "error", "started", "finished")
         return {"id": self.id, **{k: getattr(self, k) for k in keys}}
 
 
@@ -142,7 +149,7 @@ class Study:
         Args:
             root: the study directory (created if absent).
             spec: what this command searches; on resume it must match the stored study in
-                :data:`IDENTITY` keys (strategy, seed and early stopping may change).
+                :data:`IDENTITY` keys (the strategy and the early stopping may change).
 
         Returns:
             The open study; interrupted trials have state ``"interrupted"``.
@@ -207,6 +214,7 @@ class Study:
         if trial.state == "interrupted":
             trial.attempt += 1
         trial.state, trial.value, trial.epochs, trial.error = "running", None, 0, None
+        trial.best_epoch = None
         trial.history, trial.started, trial.finished = [], time.time(), None
         folder = self.trial_dir(trial.id)
         (folder / "network.nc").unlink(missing_ok=True)
@@ -227,6 +235,7 @@ class Study:
         state: str,
         value: float | None,
         epochs: int,
+        best_epoch: int | None = None,
         error: str | None = None,
         network: bytes | None = None,
     ) -> None:
@@ -237,6 +246,7 @@ class Study:
             with atomic_path(self.trial_dir(trial.id) / "network.nc") as tmp:
                 tmp.write_bytes(network)
         trial.state, trial.value, trial.epochs, trial.error = state, value, epochs, error
+        trial.best_epoch = best_epoch
         trial.finished = time.time()
         self._write_status(trial)
 
@@ -318,7 +328,7 @@ def _load_trials(root: Path) -> list[Trial]:
             continue  # the driver died before the trial existed: nothing to keep
         status = _read_json(path / "status.json") or {}
         trial = Trial(id=path.name, params=params, attempt=int(status.get("attempt", 1)))
-        for key in ("value", "error", "started", "finished"):
+        for key in ("value", "best_epoch", "error", "started", "finished"):
             setattr(trial, key, status.get(key))
         trial.epochs = int(status.get("epochs", 0))
         trial.state = status.get("state", "running")

@@ -30,8 +30,9 @@ class Suggester:
     """
 
     def __init__(self, name: str, space: SearchSpace, *, seed: int, maximize: bool) -> None:
-        direction = "maximize" if maximize else "minimize"
-        self.strategy = create_strategy(name, space, seed=seed, direction=direction)
+        self.strategy = create_strategy(
+            name, space, seed=seed, direction="maximize" if maximize else "minimize"
+        )
 
     def suggest(
         self,

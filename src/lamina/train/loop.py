@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from lamina.config.enums import LayerKind
-from lamina.config.model import DeltaBoost, NetworkConfig
+from lamina.config.model import NetworkConfig
 from lamina.data.batch import SparseBatch
+from lamina.data.batches import Batch, Batches
 from lamina.nn import Network, NetworkOutputs
 from lamina.train.brake import DivergenceBrake
-from lamina.train.data import TrainingData, minibatches
 from lamina.train.denoising import DenoisingMask
-from lamina.train.losses import output_loss
+from lamina.train.losses import output_loss_and_error
 from lamina.train.optimizers import make_optimizer
 from lamina.train.options import Hyperparameters
 from lamina.train.regularization import penalized_layers, regularization_error, sparseness_penalty
@@ -33,6 +33,19 @@ from lamina.train.weights import parameter_groups
 __all__ = ["StepResult", "Stepper"]
 
 _RNG_KEY = "trainer.torch_rng_state"
+
+
+def _to(x: SparseBatch | torch.Tensor, device: torch.device) -> SparseBatch | torch.Tensor:
+    """``x`` on ``device`` (itself if already there)."""
+    if isinstance(x, SparseBatch):
+        return x if x.indices.device == device else x.to(device)
+    return x.to(device)
+
+
+def _weights(batch: Batch, name: str, device: torch.device) -> torch.Tensor | None:
+    """(B,) example weights of dataset ``name`` (Weighted data), else None."""
+    w = batch.weights.get(name)
+    return None if w is None else w.to(device)
 
 
 @dataclass(frozen=True)
@@ -107,28 +120,27 @@ class Stepper:
             for c in network.connections
             if c.sharing_count > 1 and not c.shared
         ]
-        boost = config.delta_boost
-        self.boosted = (boost.one, boost.zero) != (1.0, 1.0)
 
     # -- forward and loss ---------------------------------------------------------------
     def forward(
-        self, data: TrainingData, ids: np.ndarray, *, epoch: int | None
+        self, batch: Batch, *, epoch: int | None
     ) -> tuple[NetworkOutputs, torch.Tensor, torch.Tensor]:
-        """Forward examples ``ids``; returns (outputs, loss used for gradients, reported loss).
+        """Forward one minibatch; returns (outputs, loss used for gradients, reported loss).
 
-        ``epoch`` None means evaluation: no denoising. Losses are sums over the minibatch.
+        ``epoch`` None means evaluation: no denoising. Denoising masks hash on the global example
+        ids ``batch.examples``. Losses are sums over the minibatch.
         """
-        batch = data.batch(ids, self.datasets, self.device)
+        data = {name: _to(batch[name], self.device) for name in self.datasets}
         inputs: dict[str, SparseBatch | torch.Tensor] = {}
         for name, dataset, sparse in self.inputs:
-            x = batch[str(dataset)]
+            x = data[str(dataset)]
             if (
                 self.denoise is not None
                 and epoch is not None
                 and sparse
                 and isinstance(x, SparseBatch)
             ):
-                x = self.denoise.apply(x, epoch=epoch, example_ids=torch.from_numpy(ids))
+                x = self.denoise.apply(x, epoch=epoch, example_ids=batch.examples)
             inputs[name] = x
         out = self.network(inputs)
         loss = torch.zeros((), device=self.device)
@@ -140,24 +152,24 @@ class Stepper:
                 "error_function": self.config.error_function,
                 "activation": lay.activation,
                 "smce": self.config.smce,
-                "weights": data.weights(ids, str(lay.dataset), self.device),
+                "weights": _weights(batch, str(lay.dataset), self.device),
             }
-            target = batch[str(lay.dataset)]
-            term = output_loss(z, a, target, delta_boost=self.config.delta_boost, **kwargs)
+            target = data[str(lay.dataset)]
+            # one pass gives the boosted loss (for gradients) and DSSTNE's unboosted reported error
+            term, error = output_loss_and_error(
+                z, a, target, delta_boost=self.config.delta_boost, **kwargs
+            )
             loss = loss + term
-            if self.boosted:  # DSSTNE reports the unboosted error
-                with torch.no_grad():
-                    term = output_loss(z, a, target, delta_boost=DeltaBoost(), **kwargs)
-            reported = reported + term.detach()
+            reported = reported + error.detach()
         return out, loss, reported
 
     # -- one update -----------------------------------------------------------------------
-    def step(self, data: TrainingData, ids: np.ndarray, *, epoch: int) -> StepResult:
-        """Train on examples ``ids`` (one minibatch) of ``epoch``."""
+    def step(self, batch: Batch, *, epoch: int) -> StepResult:
+        """Train on one minibatch of ``epoch``."""
         self.network.train()
-        out, loss, reported = self.forward(data, ids, epoch=epoch)
-        self._delta_norm_hooks(out, len(ids))
-        objective = loss / len(ids)
+        out, loss, reported = self.forward(batch, epoch=epoch)
+        self._delta_norm_hooks(out, batch.size)
+        objective = loss / batch.size
         for name, (p, beta) in self.penalized.items():
             objective = objective + sparseness_penalty(out.activations[name], p=p, beta=beta)
         regularization = regularization_error(
@@ -198,23 +210,23 @@ class Stepper:
     @torch.no_grad()
     def evaluate(
         self,
-        data: TrainingData,
-        batch: int,
+        batches: Batches,
         *,
-        on_batch: Callable[[np.ndarray, NetworkOutputs], None] | None = None,
+        on_batch: Callable[[Batch, NetworkOutputs], None] | None = None,
     ) -> float:
-        """Summed error over ``data`` / examples, in evaluation mode (no dropout, no denoising)."""
+        """Summed error over ``batches`` (one pass) / examples, in evaluation mode (no dropout,
+        no denoising)."""
         self.network.eval()
         total = 0.0
         try:
-            for ids in minibatches(np.arange(data.examples, dtype=np.int64), batch):
-                out, _, reported = self.forward(data, ids, epoch=None)
+            for batch in batches.iter_epoch(0):
+                out, _, reported = self.forward(batch, epoch=None)
                 total += float(reported)
                 if on_batch is not None:
-                    on_batch(ids, out)
+                    on_batch(batch, out)
         finally:
             self.network.train()
-        return total / max(1, data.examples)
+        return total / max(1, batches.examples)
 
     # -- resumable state --------------------------------------------------------------------
     def state_arrays(self, *, with_rng: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -171,6 +171,9 @@ class TrainOptions:
         logdir: TensorBoard folder (default ``<network path>.runs``).
         tensorboard: write TensorBoard scalars.
         progress: show a tqdm bar per epoch on stderr.
+        memory_limit: bytes of training data under which everything is loaded once (a full
+            shuffle per epoch); larger data are streamed from disk in chunks (block shuffle).
+        chunk_examples: examples per chunk when streaming.
         log: receives DSSTNE's epoch lines (the CLI prints them to stdout); ``None``: silent.
         on_epoch_end: called after every epoch; returning ``True`` stops training early.
     """
@@ -196,13 +199,15 @@ class TrainOptions:
     logdir: PathLike | None = None
     tensorboard: bool = True
     progress: bool = False
+    memory_limit: int = 1 << 30  # DSSTNE held all data on the GPU; past 1 GB we stream instead
+    chunk_examples: int = 65536
     log: Callable[[str], None] | None = None
     on_epoch_end: Callable[[EpochReport], bool | None] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("batch", "epochs", "checkpoint_interval", "threads"):
+        for name in ("batch", "epochs", "checkpoint_interval", "threads", "chunk_examples"):
             value = getattr(self, name)
-            low = 1 if name in ("batch", "threads") else 0
+            low = 1 if name in ("batch", "threads", "chunk_examples") else 0
             if value is not None and (not isinstance(value, int) or value < low):
                 raise UsageError(f"{name} must be an integer >= {low}. Got {value!r}.")
         for name in ("alpha", "lambda_l2", "lambda_l1", "mu", "mu1"):

@@ -11,35 +11,49 @@ reconstruction) no example qualifies and no metric is reported.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from lamina.config.enums import LayerKind
+from lamina.data.batch import SparseBatch
+from lamina.data.batches import Batch
+from lamina.data.nc_read import DatasetFile
 from lamina.nn import Network, NetworkOutputs
-from lamina.train.data import Column, TrainingData
 
 __all__ = ["RankingAccumulator"]
 
 RECALL_K, NDCG_K = 20, 10
 
 
-def _rows(col: Column, ids: np.ndarray) -> list[np.ndarray]:
-    assert col.offsets is not None and col.indices is not None
-    return [col.indices[col.offsets[i] : col.offsets[i + 1]] for i in ids]
+def _rows(x: SparseBatch | torch.Tensor) -> list[np.ndarray]:
+    """The column indices of each row of a sparse minibatch."""
+    assert isinstance(x, SparseBatch)
+    indices, offsets = x.indices.cpu().numpy(), x.offsets.cpu().numpy()
+    return [indices[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1)]
 
 
 class RankingAccumulator:
-    """Accumulates recall@20 and NDCG@10 over validation minibatches."""
+    """Accumulates recall@20 and NDCG@10 over validation minibatches.
 
-    def __init__(self, output: str, inputs: Column, targets: Column) -> None:
-        self.output, self.inputs, self.targets = output, inputs, targets
+    Args:
+        output: the Output layer's name.
+        inputs: the Input layer's (sparse) dataset name.
+        targets: the Output layer's (sparse) dataset name.
+        width: the target dataset's width.
+    """
+
+    def __init__(self, output: str, inputs: str, targets: str, width: int) -> None:
+        self.output, self.inputs, self.targets, self.width = output, inputs, targets, width
         self.recall = self.ndcg = 0.0
         self.users = 0
         self._discount = 1.0 / np.log2(np.arange(2, NDCG_K + 2))
 
     @classmethod
-    def for_network(cls, network: Network, data: TrainingData) -> RankingAccumulator | None:
+    def for_network(
+        cls, network: Network, datasets: Mapping[str, DatasetFile]
+    ) -> RankingAccumulator | None:
         """An accumulator if the network has one Output layer with a sparse target and one Input
         layer with sparse data of the same width; else None."""
         cfg = network.config
@@ -48,26 +62,27 @@ class RankingAccumulator:
         if len(outs) != 1 or len(ins) != 1:
             return None
         target, source = (
-            data.columns.get(str(outs[0].dataset)),
-            data.columns.get(str(ins[0].dataset)),
+            datasets.get(str(outs[0].dataset)),
+            datasets.get(str(ins[0].dataset)),
         )
-        if target is None or source is None or not (target.sparse and source.sparse):
+        if target is None or source is None or not (target.is_sparse and source.is_sparse):
             return None
         if target.stride != source.stride:
             return None
-        return cls(outs[0].name, source, target)
+        return cls(outs[0].name, str(ins[0].dataset), str(outs[0].dataset), target.stride)
 
-    def add(self, ids: np.ndarray, out: NetworkOutputs) -> None:
-        """Score one minibatch of examples ``ids`` (B,) with its forward outputs."""
-        scores = out.activations[self.output].reshape(len(ids), -1).detach().float().cpu().clone()
-        width = min(scores.shape[1], self.targets.stride)
+    def add(self, batch: Batch, out: NetworkOutputs) -> None:
+        """Score one minibatch with its forward outputs."""
+        size = batch.size
+        scores = out.activations[self.output].reshape(size, -1).detach().float().cpu().clone()
+        width = min(scores.shape[1], self.width)
         scores = scores[:, :width]
-        seen, wanted = _rows(self.inputs, ids), _rows(self.targets, ids)
+        seen, wanted = _rows(batch[self.inputs]), _rows(batch[self.targets])
         for b, items in enumerate(seen):
             scores[b, torch.from_numpy(items[items < width])] = -math.inf
         k = min(RECALL_K, width)
         top = torch.topk(scores, k, dim=1).indices.numpy()  # (B, k)
-        for b in range(len(ids)):
+        for b in range(size):
             relevant = np.setdiff1d(wanted[b], seen[b])
             if relevant.size == 0:
                 continue

@@ -5,11 +5,19 @@ DSSTNE's epoch line, optional validation, TensorBoard scalars, and a checkpoint
 ``<network><epoch>.nc`` every ``checkpoint_interval`` epochs. Every network file holds the resume
 state, so ``resume=True`` continues from the newest one (DSSTNE could not: its issue 43).
 
-Determinism: the example order, the denoising masks and torch's RNG (dropout) are re-seeded from
-``(seed, epoch)`` at the start of every epoch, so resuming at an epoch boundary replays exactly what
-an uninterrupted run does. Ctrl-C (SIGINT) finishes the current minibatch, writes the current state
-(including the position inside the epoch and torch's RNG state) to the network file and raises
-``KeyboardInterrupt``; resuming from it continues mid-epoch. A second Ctrl-C aborts at once.
+Data: minibatches come from :class:`lamina.data.batches.Batches` over the training examples (all,
+or those left by ``validation_fraction``), in memory when they fit under
+``DataLoading.memory_limit`` (a full permutation per epoch), else streamed from disk in chunks (a
+block shuffle; see :mod:`lamina.data.batches`).
+
+Determinism: the example order, the denoising masks (hashed on global example ids) and torch's RNG
+(dropout) are re-seeded from ``(seed, epoch)`` at the start of every epoch, so resuming at an epoch
+boundary replays exactly what an uninterrupted run does, on either data path. Ctrl-C (SIGINT)
+finishes the current minibatch, writes the current state (including the position inside the epoch
+and torch's RNG state) to the network file and raises ``KeyboardInterrupt``; resuming from it
+continues mid-epoch with the next minibatch of the same order (``Batches.iter_epoch(epoch,
+start_batch=...)``), which is exact as long as the batch size and ``DataLoading`` are unchanged.
+A second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ import torch
 
 from lamina.config import NetworkConfig, load_config
 from lamina.config.enums import LayerKind
+from lamina.data.batches import Batches
 from lamina.errors import ConfigError, DataError, UsageError
 from lamina.nn import build_network
-from lamina.train.data import TrainingData, epoch_order, load_training_data, minibatches
+from lamina.train.data import DataLoading, TrainingData, open_training_data
 from lamina.train.loop import Stepper
 from lamina.train.network_file import checkpoint_path, save_network
 from lamina.train.options import (
@@ -69,6 +78,7 @@ def train(
     outputs: PathLike | Sequence[PathLike],
     network_path: PathLike,
     options: TrainOptions | None = None,
+    loading: DataLoading | None = None,
 ) -> TrainResult:
     """Train a DSSTNE network and write it (with its resume state) to ``network_path``.
 
@@ -80,6 +90,9 @@ def train(
         network_path: the network file to write (``-n``).
         options: run options; hyper-parameters not set there come from the config's
             ``TrainingParameters`` (or the resumed checkpoint), else DSSTNE's defaults.
+        loading: how the data are held (in memory below ``memory_limit`` bytes, else streamed
+            in chunks); None: from ``options.memory_limit`` and ``options.chunk_examples``. Keep it
+            unchanged across a resume.
 
     Returns:
         What was trained, with one :class:`EpochReport` per epoch run.
@@ -96,7 +109,11 @@ def train(
         >>> result.history[-1].training_error  # doctest: +SKIP
     """
     options = options or TrainOptions()
-    run = _Run(Path(network_path), options)
+    if loading is None:
+        loading = DataLoading(
+            memory_limit=options.memory_limit, chunk_examples=options.chunk_examples
+        )
+    run = _Run(Path(network_path), options, loading)
     run.setup(config, [*_paths(inputs), *_paths(outputs)])
     return run.fit()
 
@@ -138,8 +155,8 @@ class _Interrupt:
 class _Run:
     """The state of one ``train`` call."""
 
-    def __init__(self, network_path: Path, options: TrainOptions) -> None:
-        self.path, self.options = network_path, options
+    def __init__(self, network_path: Path, options: TrainOptions, loading: DataLoading) -> None:
+        self.path, self.options, self.loading = network_path, options, loading
         self.log = options.log or (lambda line: None)
         if network_path.is_dir():
             raise UsageError(f"network file {str(network_path)!r} is a directory.")
@@ -179,7 +196,7 @@ class _Run:
                     f"layer {lay.name!r}: an {lay.kind.name.title()} layer needs a DataSet"
                 )
         names = [str(lay.dataset) for lay in cfg.layers if lay.dataset]
-        self.data = load_training_data(data_paths, names=names)
+        self.data = open_training_data(data_paths, names=names)
         self.data.require(names, where="DataSet")
         widths = self.data.widths()
         try:
@@ -202,7 +219,7 @@ class _Run:
                 seed = seed if seed is not None else meta.get("seed")
         self.seed = DSSTNE_SEED if seed is None else int(seed)
         self.hyper = resolve_hyperparameters(opts, resolved, stored=stored)
-        self.train_data, self.valid_data = self._split(self.data, resolved)
+        self.train_batches, self.valid_data, self.valid_batches = self._split(self.data, resolved)
         self.network = build_network(resolved, widths, seed=self.seed).to(self.device)
         self._check_widths()
         self.stepper = Stepper(
@@ -228,13 +245,13 @@ class _Run:
         for lay in self.network.config.layers:
             if lay.kind not in (LayerKind.INPUT, LayerKind.OUTPUT):
                 continue
-            col = self.data.columns[str(lay.dataset)]
+            ds = self.data.datasets[str(lay.dataset)]
             units = self.network.geometry[lay.name].stride
-            if units < col.stride or (not col.sparse and units != col.stride):
-                need = "at least" if col.sparse else "exactly"
+            if units < ds.stride or (not ds.is_sparse and units != ds.stride):
+                need = "at least" if ds.is_sparse else "exactly"
                 raise DataError(
-                    f"layer {lay.name!r} has {units} units but its dataset {col.name!r} is "
-                    f"{col.stride} wide; it needs {need} {col.stride}.",
+                    f"layer {lay.name!r} has {units} units but its dataset {ds.name!r} is "
+                    f"{ds.stride} wide; it needs {need} {ds.stride}.",
                     hint='set "N": "auto" to size the layer from the data',
                 )
 
@@ -244,16 +261,37 @@ class _Run:
 
     def _split(
         self, data: TrainingData, config: NetworkConfig
-    ) -> tuple[TrainingData, TrainingData | None]:
+    ) -> tuple[Batches, TrainingData | None, Batches | None]:
+        """Training batches, and the validation data with its batches (None: no validation).
+
+        ``validation_fraction`` holds out a seeded random subset of the examples (the same on
+        resume); the training batches then serve the rest, by their global example ids.
+        """
         opts = self.options
+        kinds = (LayerKind.INPUT, LayerKind.OUTPUT)
+        names = sorted({str(lay.dataset) for lay in config.layers if lay.kind in kinds})
+
+        def batches(source: TrainingData, ids: np.ndarray | None, *, shuffle: bool) -> Batches:
+            return source.batches(
+                names,
+                batch_size=self.hyper.batch,
+                seed=self.seed,
+                shuffle=shuffle,
+                examples=ids,
+                loading=self.loading,
+            )
+
+        shuffle = config.shuffle_indices
         if opts.validation:
-            valid = load_training_data(list(opts.validation))
-            kinds = (LayerKind.INPUT, LayerKind.OUTPUT)
-            names = [str(lay.dataset) for lay in config.layers if lay.kind in kinds]
+            valid = open_training_data(list(opts.validation))
             valid.require(names, where="DataSet (validation)")
-            return data, valid
+            return (
+                batches(data, None, shuffle=shuffle),
+                valid,
+                batches(valid, None, shuffle=False),
+            )
         if opts.validation_fraction is None:
-            return data, None
+            return batches(data, None, shuffle=shuffle), None, None
         n_valid = max(1, round(data.examples * opts.validation_fraction))
         if n_valid >= data.examples:
             raise UsageError(
@@ -261,7 +299,11 @@ class _Run:
                 f"(of {data.examples})."
             )
         perm = np.random.default_rng([self.seed, 0x56414C]).permutation(data.examples)
-        return data.take(np.sort(perm[n_valid:])), data.take(np.sort(perm[:n_valid]))
+        return (
+            batches(data, np.sort(perm[n_valid:]), shuffle=shuffle),
+            data,
+            batches(data, np.sort(perm[:n_valid]), shuffle=False),
+        )
 
     def _save(self, path: Path, *, mid_epoch: bool) -> None:
         nf = make_network_file(
@@ -315,20 +357,24 @@ class _Run:
     def _epoch(self, epoch: int, tb: ScalarLog, interrupt: _Interrupt) -> EpochReport:
         from tqdm import tqdm
 
-        data, stepper, progress, totals = (
-            self.train_data,
+        batches, stepper, progress, totals = (
+            self.train_batches,
             self.stepper,
             self.progress,
             self.progress.totals,
         )
-        order = epoch_order(
-            data.examples, seed=self.seed, epoch=epoch, shuffle=self.network.config.shuffle_indices
-        )
+        start, partial = divmod(progress.position, batches.batch_size)
+        if partial:  # resumed mid-epoch with another batch size: redo the cut minibatch
+            self.log(
+                f"the batch size changed mid-epoch: restarting epoch {epoch} at example "
+                f"{start * batches.batch_size} instead of {progress.position}"
+            )
+            progress.position = start * batches.batch_size
         if progress.position == 0 or not self.rng_restored:
             torch.manual_seed(_epoch_seed(self.seed, epoch))  # dropout masks of this epoch
         self.rng_restored = False
         bar = tqdm(
-            total=data.examples,
+            total=batches.examples,
             initial=progress.position,
             unit="ex",
             desc=f"epoch {epoch}/{self.hyper.epochs}",
@@ -340,20 +386,21 @@ class _Run:
         started = time.perf_counter() - totals["elapsed"]
         lr = stepper.schedule.alpha_now()
         try:
-            for ids in minibatches(order, self.hyper.batch, start=progress.position):
-                result = stepper.step(data, ids, epoch=epoch)
+            for batch in batches.iter_epoch(epoch, start_batch=start):
+                result = stepper.step(batch, epoch=epoch)
+                size = batch.size
                 progress.step += 1
-                progress.position += len(ids)
+                progress.position += size
                 totals["error"] += result.error
-                totals["regularization"] += result.regularization * len(ids)
+                totals["regularization"] += result.regularization * size
                 lr = result.learning_rate or lr
                 if result.event:
                     with tqdm.external_write_mode(file=sys.stderr):
                         self.log(result.event)
                 tb.batch(
-                    progress.step, loss=result.error / len(ids), learning_rate=result.learning_rate
+                    progress.step, loss=result.error / size, learning_rate=result.learning_rate
                 )
-                bar.update(len(ids))
+                bar.update(size)
                 bar.set_postfix(loss=f"{totals['error'] / progress.position:.5g}", refresh=False)
                 if interrupt.requested:
                     totals["elapsed"] = time.perf_counter() - started
@@ -366,7 +413,7 @@ class _Run:
                     raise KeyboardInterrupt
         finally:
             bar.close()
-        examples = max(1, data.examples)
+        examples = max(1, batches.examples)
         training = totals["error"] / examples
         regularization = totals["regularization"] / examples
         validation, metrics = self._validate()
@@ -393,12 +440,10 @@ class _Run:
         return report
 
     def _validate(self) -> tuple[float | None, dict[str, float]]:
-        if self.valid_data is None:
+        if self.valid_data is None or self.valid_batches is None:
             return None, {}
         from lamina.train.ranking import RankingAccumulator
 
-        ranking = RankingAccumulator.for_network(self.network, self.valid_data)
-        error = self.stepper.evaluate(
-            self.valid_data, self.hyper.batch, on_batch=ranking.add if ranking else None
-        )
+        ranking = RankingAccumulator.for_network(self.network, self.valid_data.datasets)
+        error = self.stepper.evaluate(self.valid_batches, on_batch=ranking.add if ranking else None)
         return error, ranking.result() if ranking else {}

@@ -1,7 +1,10 @@
 """Network <-> network-file records: copy torch parameters to numpy ``WeightRecord``s and back.
 
-Weight matrices keep DSSTNE's layout ``W[n_in][n_out]`` (a FullyConnected layer's parameter already
-has it). Shared connections are written as references (no matrix), as DSSTNE writes them.
+Parameters are copied in the shapes ``lamina.nn`` holds them, which are DSSTNE's layouts (see
+:mod:`lamina.train.network_file.shapes`): FullyConnected matrices ``W[n_in][n_out]``, convolution
+filters ``(C_out, C_in, *kernel)`` with one bias per output channel, batch norm per unit
+(FullyConnected) or per channel (Convolutional). Shared connections are written as references (no
+matrix), as DSSTNE writes them.
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ def _batch_norms(network: Network) -> dict[str, Any]:
 
 
 def to_records(network: Network) -> tuple[list[WeightRecord], list[BatchNormRecord]]:
-    """The network's weights and batch-norm state as records (numpy copies, float32)."""
+    """The network's weights and batch-norm state as records (numpy copies, float32).
+
+    Returns:
+        ``(weights, batch_norm)``: one :class:`WeightRecord` per connection, in
+        ``network.connections`` order (weights ``(n_in, n_out)`` or ``(C_out, C_in, *kernel)``,
+        ``None`` when shared), and one :class:`BatchNormRecord` per batch-normalised layer.
+    """
     records = []
     for conn in network.connections:
         cfg = network.layer_config(conn.output_layer)
@@ -83,7 +92,8 @@ def load_records(network: Network, nf: NetworkFile) -> None:
     """Copy the weights, biases and batch-norm state of ``nf`` into ``network`` (same config).
 
     Raises:
-        CheckpointError: a connection is missing from the file or has another shape.
+        CheckpointError: a connection or batch-norm layer is missing from the file, or an array
+            has another shape than the network's parameter (e.g. a convolution's kernel).
     """
     for conn in network.connections:
         where = f"{conn.input_layer}->{conn.output_layer}"

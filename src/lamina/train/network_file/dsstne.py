@@ -4,6 +4,12 @@ Writing reproduces ``NNNetwork::SaveNetCDF``, ``NNLayer::WriteNetCDF`` and
 ``NNWeight::WriteNetCDF`` (names, netCDF types, enum codes). Reading rebuilds a
 :class:`NetworkConfig` from those items for files DSSTNE wrote, and reads weights and batch-norm
 state for both DSSTNE and Lamina files.
+
+Layers are written with their derived dims (``Nx..Nw``), as DSSTNE writes them. A weight's
+``width, height, length, depth, breadth`` are DSSTNE's: ``(n_out, n_in, 1, 1, 1)`` for a
+FullyConnected matrix ``W[n_in][n_out]``; for a convolution the cuDNN filter dims
+``(C_out, C_in, *kernel)`` (kernel in torch order, e.g. ``kY, kX``) padded with 1, the row-major
+order of ``weights`` (``NNWeight::NNWeight`` copies ``vFilterDim[0..4]`` into them).
 """
 
 from __future__ import annotations
@@ -47,13 +53,14 @@ from lamina.train.network_file._nc import (
     put_variable,
 )
 from lamina.train.network_file.records import BatchNormRecord, NetworkFile, WeightRecord
+from lamina.train.network_file.shapes import Dims, batch_norm_size, connection_shapes
 
 __all__ = [
     "NN_VERSION",
-    "layer_size",
     "read_batch_norm",
     "read_config",
     "read_weights",
+    "weight_extents",
     "write_batch_norm",
     "write_globals",
     "write_layer",
@@ -62,17 +69,13 @@ __all__ = [
 
 NN_VERSION = 0.9  # DSSTNE's NN_VERSION (NNTypes.h) at HEAD, written as the global "version"
 SPARSE, DENOISING, BATCH_NORM = 0x1, 0x2, 0x4  # NNLayer::Attributes bits
+_EXTENTS = ("width", "height", "length", "depth", "breadth")  # weight{i}_ attributes
 _BN_VARS: tuple[tuple[str, str], ...] = (
     ("scale", "scaleBN"),
     ("bias", "biasBN"),
     ("running_mean", "runningMeanBN"),
     ("running_var", "runningVarianceBN"),
 )
-
-
-def layer_size(layer: LayerConfig) -> int:
-    """Units of a resolved layer: the product of its dims (DSSTNE's stride)."""
-    return math.prod(layer.n)  # type: ignore[arg-type]
 
 
 def _pad(dims: Sequence[int], length: int) -> tuple[int, ...]:
@@ -112,8 +115,14 @@ def write_globals(ds: netCDF4.Dataset, nf: NetworkFile) -> None:
     put_uint(ds, "weights", len(nf.weights))
 
 
-def write_layer(ds: netCDF4.Dataset, i: int, layer: LayerConfig, config: NetworkConfig) -> None:
-    """Write the ``layer{i}_`` attributes of ``NNLayer::WriteNetCDF`` (not the BN arrays)."""
+def write_layer(
+    ds: netCDF4.Dataset, i: int, layer: LayerConfig, config: NetworkConfig, dims: Dims
+) -> None:
+    """Write the ``layer{i}_`` attributes of ``NNLayer::WriteNetCDF`` (not the BN arrays).
+
+    ``dims`` are the layer's derived dims (:func:`shapes.layer_dims`): what DSSTNE writes as
+    ``Nx..Nw`` and ``dimensions`` (for a hidden convolution, the spatial sizes and channels).
+    """
     pre = f"layer{i}_"
     put_text(ds, pre + "name", layer.name)
     put_uint(ds, pre + "kind", layer.kind)
@@ -121,9 +130,9 @@ def write_layer(ds: netCDF4.Dataset, i: int, layer: LayerConfig, config: Network
     pooling = layer.pooling_function if layer.pooling_function is not None else PoolingFunction.NONE
     put_uint(ds, pre + "poolingfunction", pooling)
     put_text(ds, pre + "dataSet", layer.dataset or "")
-    for axis, n in zip("xyzw", _pad(layer.n, 4), strict=True):  # type: ignore[arg-type]
+    for axis, n in zip("xyzw", _pad(dims, 4), strict=True):
         put_uint(ds, f"{pre}N{axis}", n)
-    put_uint(ds, pre + "dimensions", len(layer.n))
+    put_uint(ds, pre + "dimensions", len(dims))
     for axis, k in zip("XYZ", _pad(layer.kernel, 3), strict=True):
         put_uint(ds, f"{pre}kernel{axis}", k)
     put_uint(ds, pre + "kernelDimensions", len(layer.kernel))
@@ -164,19 +173,33 @@ def write_batch_norm(ds: netCDF4.Dataset, i: int, record: BatchNormRecord) -> No
         put_variable(ds, pre + var_name, (pre + "bnDim",), data)
 
 
-def write_weight(ds: netCDF4.Dataset, i: int, record: WeightRecord, n_in: int, n_out: int) -> None:
-    """Write the ``weight{i}_`` items of ``NNWeight::WriteNetCDF``, matrix [n_in][n_out]."""
+def weight_extents(shape: Dims) -> tuple[int, int, int, int, int]:
+    """DSSTNE's ``(width, height, length, depth, breadth)`` of a weight of ``shape``.
+
+    ``(n_in, n_out)`` -> ``(n_out, n_in, 1, 1, 1)``; ``(C_out, C_in, *kernel)`` -> itself padded
+    with 1 (``NNWeight::NNWeight``: ``_width = vFilterDim[0]`` ... ``_breadth = vFilterDim[4]``).
+    """
+    if len(shape) == 2:
+        return shape[1], shape[0], 1, 1, 1
+    c_out, c_in, k0, k1, k2 = _pad(shape, 5)
+    return c_out, c_in, k0, k1, k2
+
+
+def write_weight(ds: netCDF4.Dataset, i: int, record: WeightRecord, shape: Dims) -> None:
+    """Write the ``weight{i}_`` items of ``NNWeight::WriteNetCDF``.
+
+    ``shape`` is the weight's (:func:`shapes.connection_shapes`): ``(n_in, n_out)`` row-major
+    ``[n_in][n_out]``, or ``(C_out, C_in, *kernel)`` row-major (cuDNN's NCHW filter).
+    """
     pre = f"weight{i}_"
     put_text(ds, pre + "inputLayer", record.input_layer)
     put_text(ds, pre + "outputLayer", record.output_layer)
-    put_uint64(ds, pre + "width", n_out)
-    put_uint64(ds, pre + "height", n_in)
-    for name in ("length", "depth", "breadth"):
-        put_uint64(ds, pre + name, 1)
+    for name, extent in zip(_EXTENTS, weight_extents(shape), strict=True):
+        put_uint64(ds, pre + name, extent)
     put_uint(ds, pre + "bShared", record.shared)
     put_uint(ds, pre + "bLocked", record.locked)
     put_float(ds, pre + "norm", record.norm)
-    ds.createDimension(pre + "biasDim", n_out)
+    ds.createDimension(pre + "biasDim", record.bias.shape[0])
     put_variable(ds, pre + "bias", (pre + "biasDim",), np.asarray(record.bias, dtype=np.float32))
     if record.shared:
         put_uint(ds, pre + "bTransposed", record.transposed)
@@ -184,7 +207,7 @@ def write_weight(ds: netCDF4.Dataset, i: int, record: WeightRecord, n_in: int, n
         put_text(ds, pre + "sourceOutputLayer", record.source_output_layer)
     else:
         assert record.weights is not None  # checked by save_network
-        ds.createDimension(pre + "weightDim", n_in * n_out)
+        ds.createDimension(pre + "weightDim", math.prod(shape))
         weights = np.ascontiguousarray(record.weights, dtype=np.float32).reshape(-1)
         put_variable(ds, pre + "weights", (pre + "weightDim",), weights)
 
@@ -265,6 +288,8 @@ def _read_layer(r: NcReader, i: int) -> LayerConfig:
         beta=r.number(pre + "sparsenessPenalty_beta", 0.0),
     )
     pooling = r.enum(pre + "poolingfunction", PoolingFunction, 0)
+    if kind == LayerKind.HIDDEN and ltype == LayerType.CONVOLUTIONAL:
+        n = (n[min(kdims, len(n) - 1)],)  # derived (spatial..., C): the config's N is C
     return LayerConfig(
         name=name,
         kind=kind,
@@ -300,12 +325,15 @@ def _finite(value: float, default: float) -> float:
     return value if math.isfinite(value) else default  # DSSTNE's "unset" is NaN
 
 
-def read_weights(r: NcReader, sizes: Mapping[str, int]) -> list[WeightRecord]:
-    """Read every ``weight{i}_`` connection; matrices come back ``(n_in, n_out)`` float32.
+def read_weights(
+    r: NcReader, config: NetworkConfig, dims: Mapping[str, Dims]
+) -> list[WeightRecord]:
+    """Read every ``weight{i}_`` connection, each array in its :mod:`shapes` shape.
 
     Args:
         r: the open file.
-        sizes: layer name -> units, from the config.
+        config: the file's config.
+        dims: layer name -> derived dims (:func:`shapes.layer_dims` of ``config``).
 
     Raises:
         CheckpointError: a missing item, an unknown layer name, or an array of the wrong size.
@@ -316,12 +344,12 @@ def read_weights(r: NcReader, sizes: Mapping[str, int]) -> list[WeightRecord]:
         ends = {}
         for key in ("inputLayer", "outputLayer"):
             ends[key] = r.text(pre + key)
-            if ends[key] not in sizes:
-                raise r.error(pre + key, f"one of the layers {sorted(sizes)}", ends[key])
-        n_in, n_out = sizes[ends["inputLayer"]], sizes[ends["outputLayer"]]
-        bias = _sized(r, pre + "bias", n_out)
+            if ends[key] not in dims:
+                raise r.error(pre + key, f"one of the layers {sorted(dims)}", ends[key])
+        shape, bias_shape = connection_shapes(config, dims, ends["inputLayer"], ends["outputLayer"])
+        bias = _sized(r, pre + "bias", math.prod(bias_shape))
         shared = r.flag(pre + "bShared")
-        weights = None if shared else _sized(r, pre + "weights", n_in * n_out).reshape(n_in, n_out)
+        weights = None if shared else _sized(r, pre + "weights", math.prod(shape)).reshape(shape)
         records.append(
             WeightRecord(
                 input_layer=ends["inputLayer"],
@@ -339,12 +367,15 @@ def read_weights(r: NcReader, sizes: Mapping[str, int]) -> list[WeightRecord]:
     return records
 
 
-def read_batch_norm(r: NcReader, config: NetworkConfig) -> list[BatchNormRecord]:
-    """Read the batch-norm arrays of every layer with ``BatchNormalization``."""
+def read_batch_norm(
+    r: NcReader, config: NetworkConfig, dims: Mapping[str, Dims]
+) -> list[BatchNormRecord]:
+    """Read the batch-norm arrays of every layer with ``BatchNormalization`` (per unit, or per
+    channel for a Convolutional layer: :func:`shapes.batch_norm_size`)."""
     records = []
     for i, layer in enumerate(config.layers):
         if layer.batch_normalization:
-            size = layer_size(layer)
+            size = batch_norm_size(layer, dims[layer.name])
             arrays = {f: _sized(r, f"layer{i}_{v}", size) for f, v in _BN_VARS}
             records.append(BatchNormRecord(layer=layer.name, **arrays))
     return records

@@ -21,6 +21,7 @@ from lamina.errors import CheckpointError, LaminaError, ModelError
 from lamina.train.network_file import dsstne, training
 from lamina.train.network_file._nc import NcReader, put_int, put_text
 from lamina.train.network_file.records import FORMAT_VERSION, NetworkFile
+from lamina.train.network_file.shapes import batch_norm_size, connection_shapes, layer_dims
 
 __all__ = ["load_network", "save_network"]
 
@@ -78,13 +79,14 @@ def _write(ds: netCDF4.Dataset, nf: NetworkFile, config_json: str | None) -> Non
     if config_json is not None:
         put_text(ds, "lamina_config", config_json)
     batch_norm = {record.layer: record for record in nf.batch_norm}
+    dims = layer_dims(config)
     for i, layer in enumerate(config.layers):
-        dsstne.write_layer(ds, i, layer, config)
+        dsstne.write_layer(ds, i, layer, config, dims[layer.name])
         if layer.batch_normalization:
             dsstne.write_batch_norm(ds, i, batch_norm[layer.name])
-    sizes = {layer.name: dsstne.layer_size(layer) for layer in config.layers}
     for i, record in enumerate(nf.weights):
-        dsstne.write_weight(ds, i, record, sizes[record.input_layer], sizes[record.output_layer])
+        shape, _ = connection_shapes(config, dims, record.input_layer, record.output_layer)
+        dsstne.write_weight(ds, i, record, shape)
     if nf.training is not None:
         training.write_training_state(ds, nf.training)
 
@@ -143,11 +145,11 @@ def _read(r: NcReader) -> NetworkFile:
         raise r.error("layers", f"{len(config.layers)} (the layers of lamina_config)", stored)
     if config.has_auto:
         raise r.error("lamina_config", 'a resolved config (no "N": "auto")', "auto")
-    sizes = {layer.name: dsstne.layer_size(layer) for layer in config.layers}
+    dims = layer_dims(config)
     return NetworkFile(
         config=config,
-        weights=dsstne.read_weights(r, sizes),
-        batch_norm=dsstne.read_batch_norm(r, config),
+        weights=dsstne.read_weights(r, config, dims),
+        batch_norm=dsstne.read_batch_norm(r, config, dims),
         training=training.read_training_state(r) if training.has_training_state(r) else None,
         format_version=fmt,
         lamina_version=r.text("lamina_version", ""),
@@ -208,29 +210,30 @@ def _check(nf: NetworkFile) -> None:
     config = nf.config
     if config.has_auto:
         raise ModelError('cannot save a network whose config still has "N": "auto"; resolve it')
-    sizes = {layer.name: dsstne.layer_size(layer) for layer in config.layers}
+    dims = layer_dims(config)
     for record in nf.weights:
         where = f"weight {record.input_layer}->{record.output_layer}"
         for end in (record.input_layer, record.output_layer):
-            if end not in sizes:
-                raise ModelError(f"{where}: layer {end!r} is not in the config {sorted(sizes)}")
-        n_in, n_out = sizes[record.input_layer], sizes[record.output_layer]
-        _expect_shape(f"{where} bias", record.bias, (n_out,))
+            if end not in dims:
+                raise ModelError(f"{where}: layer {end!r} is not in the config {sorted(dims)}")
+        shape, bias_shape = connection_shapes(config, dims, record.input_layer, record.output_layer)
+        _expect_shape(f"{where} bias", record.bias, bias_shape)
         if record.shared:
             if record.weights is not None:
                 raise ModelError(f"{where}: a shared connection must have weights=None")
         else:
             if record.weights is None:
                 raise ModelError(f"{where}: weights are None but the connection is not shared")
-            _expect_shape(f"{where} weights", record.weights, (n_in, n_out))
+            _expect_shape(f"{where} weights", record.weights, shape)
     records = {record.layer: record for record in nf.batch_norm}
     for layer in config.layers:
         if layer.batch_normalization:
             if layer.name not in records:
                 raise ModelError(f"layer {layer.name!r} has BatchNormalization but no record")
             bn = records[layer.name]
+            size = batch_norm_size(layer, dims[layer.name])
             for name in ("scale", "bias", "running_mean", "running_var"):
-                _expect_shape(f"{layer.name} {name}", getattr(bn, name), (sizes[layer.name],))
+                _expect_shape(f"{layer.name} {name}", getattr(bn, name), (size,))
 
 
 def _expect_shape(where: str, array: object, shape: tuple[int, ...]) -> None:

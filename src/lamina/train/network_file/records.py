@@ -1,7 +1,10 @@
 """What a network (model or checkpoint) file holds, as plain numpy arrays and config dataclasses.
 
 No torch here: the trainer converts tensors to these records before saving and back after loading.
-Weight matrices are DSSTNE's layout, ``W[n_in][n_out]`` row-major, so ``Z = X @ W + b``.
+Fully-connected weight matrices are DSSTNE's layout, ``W[n_in][n_out]`` row-major, so
+``Z = X @ W + b``. Convolution weights are ``(C_out, C_in, *kernel)`` (kernel in torch order, e.g.
+``(kY, kX)``): cuDNN's NCHW filter, which DSSTNE stores row-major in the same order. See
+:mod:`lamina.train.network_file.shapes` for every array's shape.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ class WeightRecord:
     Attributes:
         input_layer: name of the source layer.
         output_layer: name of the layer this connection feeds.
-        weights: ``(n_in, n_out)`` float32 row-major, or ``None`` for a shared connection (it
-            reuses the matrix of ``source_input_layer -> source_output_layer``).
-        bias: ``(n_out,)`` float32; biases are never shared.
+        weights: float32; ``(n_in, n_out)`` when ``output_layer`` is FullyConnected (or Pooling),
+            ``(C_out, C_in, *kernel)`` when it is Convolutional (kernel axes in torch order:
+            ``(kX,)``, ``(kY, kX)`` or ``(kZ, kY, kX)``, cross-correlation as cuDNN); ``None``
+            for a shared connection (it reuses the weights of
+            ``source_input_layer -> source_output_layer``).
+        bias: float32 ``(n_out,)``, or ``(C_out,)`` (one per output channel) for a convolution;
+            biases are never shared.
         shared: True when the matrix belongs to another connection.
         transposed: the shared matrix is used transposed.
         source_input_layer: input layer of the connection that owns the shared matrix.
@@ -57,7 +64,8 @@ class WeightRecord:
 
 @dataclass(frozen=True, eq=False)
 class BatchNormRecord:
-    """Per-activation batch-norm state of one layer; every array is ``(n,)`` float32 (n units)."""
+    """Batch-norm state of one layer; every array is float32 ``(n,)``: per unit (n = the layer's
+    units) for a FullyConnected layer, per channel (n = C) for a Convolutional one, as DSSTNE."""
 
     layer: str
     scale: np.ndarray
