@@ -170,4 +170,7 @@ def test_small_conv_config_with_conv_batch_norm_round_trips(
     loaded = reload(tmp_path / "s.nc")
     x = torch.from_numpy(np.random.default_rng(2).uniform(0, 1, (5, 192)).astype(np.float32))
     assert torch.equal(predict(loaded, x), predict(trained, x))
+    from lamina.predict.loading import load_model  # the predict CLI's loader
+
+    assert torch.equal(predict(load_model(tmp_path / "s.nc").network, x), predict(trained, x))
     assert load_config(SMALL_CONV).layer("C1").batch_normalization
