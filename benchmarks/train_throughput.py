@@ -10,18 +10,25 @@ over all outputs, batch 256, Adam (lr 1e-3, betas 0.9/0.999). Variants, interlea
 * ``lamina``: what ``lamina train`` runs per minibatch: ``lamina.nn.build_network`` (sparse input
   through ``F.embedding_bag``), ``lamina.train.losses.output_loss`` (fused sparse sigmoid
   cross-entropy), objective ``loss_sum / B``, ``make_optimizer(Optimizer.ADAM)`` (fused Adam).
-* ``lamina+addmm`` (proposed, not in the code base): the same with the FullyConnected layer's dense
-  ``x @ W`` then ``+ b`` replaced by one ``torch.addmm(b, x, W)`` (the diff is in the README).
+* ``lamina (addmm FC, before H17)``: the same with the dense FullyConnected path of the previous
+  code base: ``torch.addmm(b, x, W)`` and autograd's ``AddmmBackward`` (``mm(dZ, W.t())``,
+  ``mm(x.t(), dZ)``, ``dZ.sum(0)``). ``lamina`` itself uses ``lamina.nn.affine`` (bias folded
+  into the GEMMs through one ``[W; b]`` buffer, ``dX`` through oneDNN).
 
 Before timing, the script proves the variants do the same work: with lamina's weights copied into
 the naive model, the loss, every gradient and one Adam update agree (float32 tolerances).
 
-FLOP lower bound of one step, from a GEMM rate measured in the same run (the three output-layer
-GEMMs ``h @ W``, ``g @ W^T``, ``h^T @ g`` into preallocated outputs, timed interleaved with the
-steps): ``flops = 3 * 2*B*H*N`` (output layer forward, input gradient, weight gradient) ``+ 2 * 2
-* nnz*H`` (sparse input layer forward and weight gradient; no gradient w.r.t. the data); bound =
-flops / rate. Elementwise work (activations, loss, Adam) is memory-bound and not counted, so the
-bound is unreachable by construction. ``torch.set_num_threads(1)`` unless ``--threads``.
+FLOP lower bound of one step, from GEMM rates measured in the same run, timed interleaved with the
+steps: each of the three output-layer GEMMs (forward ``h W``, input gradient ``g W^T``, weight
+gradient ``h^T g``) is timed in every exact-fp32 implementation this torch offers (MKL ``torch.mm``
+with W stored (H, N) or (N, H), oneDNN's inner product ``mkldnn._linear_pointwise``), outputs
+preallocated where the op allows; the bound uses the fastest implementation of each GEMM ("best
+fp32", the honest bound) and, for comparison, MKL with W (H, N) only (H10's bound). A bf16 GEMM
+rate (``torch.mm`` on bf16 tensors) is reported for information. ``flops = 3 * 2*B*H*N``
+(output layer forward, input gradient, weight gradient) ``+ 2 * 2 * nnz*H`` (sparse input layer
+forward and weight gradient; no gradient w.r.t. the data); bound = flops / rate. Elementwise
+work (activations, loss, Adam) is memory-bound and not counted, so the bound is unreachable by
+construction. ``torch.set_num_threads(1)`` unless ``--threads``.
 
 Reports wall-clock and process CPU time per step (with one thread, CPU time is the time the step
 ran on a core: the figure to compare on a shared machine), speed-ups as medians of per-round
@@ -168,7 +175,7 @@ class NaiveStep:
 def _addmm_forward(
     self: FullyConnected, inputs: Sequence[LayerInput], skips: Sequence[torch.Tensor] = ()
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """FullyConnected.forward with the proposed change: dense sources use one addmm (bias fused)."""
+    """FullyConnected.forward as before lamina.nn.affine: dense sources use one addmm."""
     z: torch.Tensor | None = None
     for key, x in zip(self.source_keys, inputs, strict=True):
         w = self.weights[key].t() if self.transposed[key] else self.weights[key]  # (n_in, n_out)
@@ -187,7 +194,8 @@ def _addmm_forward(
 
 
 def with_addmm(net: nn.Module) -> nn.Module:
-    """Patch this network's FullyConnected layers (only this instance) with ``_addmm_forward``."""
+    """Patch this network's FullyConnected layers (only this instance) with ``_addmm_forward``:
+    the FC path before ``lamina.nn.affine`` (H10's proposed diff, applied until H17)."""
     for module in net.modules():
         if isinstance(module, FullyConnected):
             module.forward = types.MethodType(_addmm_forward, module)  # type: ignore[method-assign]
@@ -235,21 +243,37 @@ def check_same_math(lamina: LaminaStep, naive: NaiveStep, batch: SparseBatch) ->
 
 
 # ---- timing ----
-def gemm_probe(batch: int, hidden: int, items: int, seed: int) -> Callable[[], float]:
-    """Time of the three output-layer GEMMs (preallocated outputs): the measured GEMM work."""
+GEMMS = ("forward h W", "input grad g W^T", "weight grad h^T g")
+
+
+def gemm_probes(batch: int, hidden: int, items: int, seed: int) -> dict[str, Callable[[], object]]:
+    """The three output-layer GEMMs in every implementation measured: ``"<gemm> | <impl>"``."""
     gen = torch.Generator().manual_seed(seed)
     h, w = torch.rand(batch, hidden, generator=gen), torch.randn(hidden, items, generator=gen)
-    g, z, gh, gw = torch.randn(batch, items, generator=gen), torch.empty(batch, items), \
-        torch.empty(batch, hidden), torch.empty(hidden, items)  # fmt: skip
-
-    def run() -> float:
-        start = time.perf_counter()
-        torch.mm(h, w, out=z)  # forward
-        torch.mm(g, w.t(), out=gh)  # input gradient
-        torch.mm(h.t(), g, out=gw)  # weight gradient
-        return time.perf_counter() - start
-
-    return run
+    g = torch.randn(batch, items, generator=gen)
+    wt, ht = w.t().contiguous(), h.t().contiguous()  # W stored (N, H); h^T (H, B)
+    z, gh, gw, gwt = (torch.empty(*s) for s in ((batch, items), (batch, hidden), w.shape, wt.shape))
+    fwd, dx, dw = GEMMS
+    probes: dict[str, Callable[[], object]] = {
+        f"{fwd} | mkl W(H,N)": lambda: torch.mm(h, w, out=z),
+        f"{fwd} | mkl W(N,H)": lambda: torch.mm(h, wt.t(), out=z),
+        f"{dx} | mkl W(H,N)": lambda: torch.mm(g, w.t(), out=gh),
+        f"{dx} | mkl W(N,H)": lambda: torch.mm(g, wt, out=gh),
+        f"{dw} | mkl W(H,N)": lambda: torch.mm(h.t(), g, out=gw),
+        f"{dw} | mkl W(N,H)": lambda: torch.mm(g.t(), h, out=gwt),
+    }
+    if torch.backends.mkldnn.is_available():
+        linear = torch.ops.mkldnn._linear_pointwise  # (x, weight (out, in)) -> x weight^T
+        probes[f"{fwd} | onednn W(N,H)"] = lambda: linear(h, wt, None, "none", [], "")
+        probes[f"{dx} | onednn W(H,N)"] = lambda: linear(g, w, None, "none", [], "")
+        probes[f"{dw} | onednn W(H,N)"] = lambda: linear(ht, g.t(), None, "none", [], "")
+    hb, wb, gb = h.bfloat16(), w.bfloat16(), g.bfloat16()
+    probes["bf16 (all three) | mm"] = lambda: (
+        torch.mm(hb, wb),
+        torch.mm(gb, wb.t()),
+        torch.mm(hb.t(), gb),
+    )
+    return probes
 
 
 def machine() -> str:
@@ -289,14 +313,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     variants: dict[str, Step] = {
         "naive": NaiveStep(N, H),
         "lamina": LaminaStep(autoencoder(N, H, args.seed)),
-        "lamina+addmm (proposed nn diff)": LaminaStep(with_addmm(autoencoder(N, H, args.seed))),
+        "lamina (addmm FC, before H17)": LaminaStep(with_addmm(autoencoder(N, H, args.seed))),
     }
     check_net = LaminaStep(autoencoder(N, H, args.seed + 1))
     same = check_same_math(check_net, NaiveStep(N, H), batches[0])
     del check_net
 
-    probe = gemm_probe(B, H, N, args.seed)
-    names = [*variants, "gemm"]
+    probes = gemm_probes(B, H, N, args.seed)
+    names = [*variants, *probes]
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
     load_before = os.getloadavg()[0]
@@ -306,10 +330,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         for name in order:
             batch = batches[r % len(batches)]
             c0, t0 = time.process_time(), time.perf_counter()
-            dt = probe() if name == "gemm" else None
-            if dt is None:
+            if name in probes:
+                probes[name]()
+            else:
                 variants[name](batch)
-            elapsed = time.perf_counter() - t0 if dt is None else dt
+            elapsed = time.perf_counter() - t0
             if r >= args.warmup:
                 wall[name].append(elapsed)
                 cpu[name].append(time.process_time() - c0)
@@ -317,7 +342,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
 
     gemm_flops = 3 * 2 * B * H * N
     step_flops = gemm_flops + 2 * 2 * nnz * H
-    rate = {c: gemm_flops / statistics.median(t["gemm"]) for c, t in (("wall", wall), ("cpu", cpu))}
+    gemm_ms = {  # clock -> probe -> median ms
+        c: {p: statistics.median(t[p]) * 1e3 for p in probes}
+        for c, t in (("wall", wall), ("cpu", cpu))
+    }
+    best = {  # clock -> gemm -> (implementation, ms)
+        c: {
+            gm: min(((p.split(" | ")[1], ms) for p, ms in d.items() if p.startswith(gm)),
+                    key=lambda x: x[1])
+            for gm in GEMMS
+        }
+        for c, d in gemm_ms.items()
+    }  # fmt: skip
+    rate = {c: gemm_flops / sum(ms for _, ms in b.values()) * 1e3 for c, b in best.items()}
+    mkl_rate = {
+        c: gemm_flops / sum(d[f"{gm} | mkl W(H,N)"] for gm in GEMMS) * 1e3
+        for c, d in gemm_ms.items()
+    }
+    bf16_rate = {c: gemm_flops / d["bf16 (all three) | mm"] * 1e3 for c, d in gemm_ms.items()}
     bound_ms = {c: step_flops / r * 1e3 for c, r in rate.items()}
     rows = []
     for name in variants:
@@ -341,8 +383,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "shape": {"B": B, "H": H, "N": N, "mean_nnz_per_batch": nnz, "nnz_per_row": nnz / B},
         "rounds": args.rounds,
         "same_math_check": same,
-        "gemm_gflops": {c: r / 1e9 for c, r in rate.items()},
+        "gemm_gflops_best_fp32": {c: r / 1e9 for c, r in rate.items()},
+        "gemm_gflops_mkl_fp32": {c: r / 1e9 for c, r in mkl_rate.items()},
+        "gemm_gflops_bf16": {c: r / 1e9 for c, r in bf16_rate.items()},
+        "gemm_ms": gemm_ms,
+        "best_fp32_gemm": best,
         "bound_ms": bound_ms,
+        "bound_ms_mkl_only": {c: step_flops / r * 1e3 for c, r in mkl_rate.items()},
         "bound_gflop": step_flops / 1e9,
         "rows": rows,
         "wall_s": total,
@@ -355,10 +402,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         f"B={B} H={H} N={N}, mean nnz/row {nnz / B:.1f}; {args.rounds} interleaved rounds in "
         f"{total:.0f} s; same-math check: {same}"
     )
+    print("\n| GEMM (B x H x N) | implementation | wall ms | CPU ms |\n|---|---|---|---|")
+    for p in probes:
+        gm, impl = p.split(" | ")
+        print(f"| {gm} | {impl} | {gemm_ms['wall'][p]:.1f} | {gemm_ms['cpu'][p]:.1f} |")
     print(
-        f"GEMM rate (3 output-layer GEMMs, same run): {rate['wall'] / 1e9:.1f} GFLOP/s wall, "
-        f"{rate['cpu'] / 1e9:.1f} GFLOP/s CPU; FLOP lower bound {step_flops / 1e9:.3f} GFLOP/step"
-        f" = {bound_ms['wall']:.1f} ms wall, {bound_ms['cpu']:.1f} ms CPU"
+        f"\nGEMM rate, best exact fp32 per GEMM ({', '.join(i for i, _ in best['cpu'].values())}"
+        f" on CPU time): {rate['wall'] / 1e9:.1f} GFLOP/s wall, {rate['cpu'] / 1e9:.1f} GFLOP/s "
+        f"CPU; MKL W(H,N) only: {mkl_rate['cpu'] / 1e9:.1f} CPU; bf16 (info): "
+        f"{bf16_rate['cpu'] / 1e9:.1f} CPU. FLOP lower bound {step_flops / 1e9:.3f} GFLOP/step"
+        f" = {bound_ms['wall']:.1f} ms wall, {bound_ms['cpu']:.1f} ms CPU (best fp32)"
     )
     print(
         "\n| variant | wall ms/step | CPU ms/step | steps/s (wall / CPU) | speed-up vs naive "

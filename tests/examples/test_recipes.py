@@ -35,15 +35,15 @@ def test_every_recipe_config_loads(name: str) -> None:
 
 def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> None:
     run = _run_module()
-    # 300 users in 6 clusters, each preferring its own 1/6 of 90 items; 10% popularity noise.
-    data = synthesize(samples=300, features=90, nnz=14, clusters=6, noise=0.1, zipf=0.5, seed=3)
+    # 200 users in 6 clusters, each preferring its own 1/6 of 90 items; 10% popularity noise.
+    data = synthesize(samples=200, features=90, nnz=14, clusters=6, noise=0.1, zipf=0.5, seed=3)
     all_txt = tmp_path / "all.txt"
     write_synthetic(data, all_txt)
     files = run.split_seed(all_txt, 1, tmp_path)
-    # The shipped Mult-DAE recipe, scaled down: a 32-unit hidden layer, 12 epochs.
+    # The shipped Mult-DAE recipe, scaled down: a 32-unit hidden layer, 8 epochs.
     config = json.loads((RECIPES / "configs" / "mult_dae.json").read_text())
     config["Layers"][1]["N"] = 32
-    config["TrainingParameters"].update({"Epochs": 12, "Batch": 32, "Alpha": 0.01})
+    config["TrainingParameters"].update({"Epochs": 8, "Batch": 32, "Alpha": 0.01})
     (tmp_path / "small.json").write_text(json.dumps(config))
     seconds = run.train_recipe(
         tmp_path / "small.json",
@@ -66,8 +66,8 @@ def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> No
     )
     net, pop = result.metrics["network"], result.metrics["popularity"]
     assert result.n_items == 90
-    assert net["ndcg@10"] > pop["ndcg@10"] + 0.15, (net, pop)
-    assert net["recall@10"] > pop["recall@10"] + 0.15
+    assert net["ndcg@10"] > pop["ndcg@10"] + 0.3, (net, pop)  # measured: 0.67 vs 0.10
+    assert net["recall@10"] > pop["recall@10"] + 0.3
     assert net["coverage@10"] > pop["coverage@10"]
 
 

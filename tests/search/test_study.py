@@ -224,3 +224,12 @@ def test_report_files(tmp_path: Path) -> None:
     assert files["best_network"].read_bytes() == b"net"
     for name in ("best_so_far", "params_vs_metric"):
         assert files[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_search_config() -> None:
+    """examples/search/ml100k_search.json: learning rate, hidden width and dropout searched."""
+    from lamina.search.annotated import load_annotated
+
+    path = Path(__file__).parents[2] / "examples" / "search" / "ml100k_search.json"
+    space = load_annotated(path).space
+    assert list(space) == ["Denoising.p", "Layers[1].N", "TrainingParameters.Alpha"]

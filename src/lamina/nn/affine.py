@@ -1,8 +1,9 @@
 """The dense ``Z = X W + b`` of a FullyConnected connection, with the bias folded into the GEMMs.
 
 A connection's weight ``W`` (n_in, n_out) and bias ``b`` (n_out,) are stored in ONE buffer
-``[W; b]`` of shape (n_in + 1, n_out) (:func:`affine_parameters`): ``W`` is rows ``0..n_in-1``, ``b``
-row ``n_in``. Appending a column of ones to ``X`` then makes every bias operation part of a GEMM:
+``[W; b]`` of shape (n_in + 1, n_out) (:func:`affine_parameters`): ``W`` is rows ``0..n_in-1``,
+``b`` row ``n_in``. Appending a column of ones to ``X`` then makes every bias operation part of
+a GEMM:
 
 * forward ``Z = [X, 1] . [W; b]`` (no separate (B, n_out) pass to broadcast ``b``);
 * backward ``[dW; db] = [X, 1]^T . dZ`` (the bias gradient ``sum_B dZ`` is the GEMM's last row, no
@@ -66,9 +67,12 @@ def _onednn_enabled() -> bool:
     return torch.backends.mkldnn.is_available() and torch._C._get_mkldnn_enabled()
 
 
+_ONEDNN_MIN_MACS = 1 << 22  # below this, oneDNN's per-call overhead outweighs its faster kernel
+
+
 def _grad_input(dz: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """dX (B, n_in) = dZ (B, n_out) . W^T for W (n_in, n_out), fp32."""
-    if _onednn_enabled():
+    if dz.shape[0] * w.numel() >= _ONEDNN_MIN_MACS and _onednn_enabled():
         try:  # oneDNN inner product: W is its (out_features, in_features) weight as stored
             return torch.ops.mkldnn._linear_pointwise(dz, w, None, "none", [], "")
         except (RuntimeError, AttributeError):  # op missing or shape unsupported: MKL below

@@ -151,14 +151,17 @@ class FullyConnected(LayerModule):
                         f"{w.shape[0]} inputs"
                     )
                 values = None if x.values is None else x.values.to(w.dtype)
-                y = F.embedding_bag(
-                    x.indices,
-                    w,
-                    x.offsets,
-                    mode="sum",
-                    per_sample_weights=values,
-                    include_last_offset=True,
-                ) + self.biases[key]  # (B, n_out)
+                y = (
+                    F.embedding_bag(
+                        x.indices,
+                        w,
+                        x.offsets,
+                        mode="sum",
+                        per_sample_weights=values,
+                        include_last_offset=True,
+                    )
+                    + self.biases[key]
+                )  # (B, n_out)
             else:  # b + X W with the bias folded into the GEMMs (addmm if W is shared)
                 y = dense_affine(x.reshape(x.shape[0], -1), w, self.biases[key])
             z = y if z is None else z + y

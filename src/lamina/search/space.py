@@ -342,9 +342,12 @@ class SearchSpace(Mapping[str, Distribution]):
         params: JSON path (e.g. ``"Layers[1].N"``) -> distribution, in encoding order.
 
     Example:
-        >>> space = SearchSpace({"TrainingParameters.Alpha": FloatDist(1e-4, 1.0, log=True)})
-        >>> space.decode(space.encode({"TrainingParameters.Alpha": 0.01}))
-        {'TrainingParameters.Alpha': 0.01}
+        >>> space = SearchSpace({"Layers[1].pDropout": FloatDist(0.0, 0.5),
+        ...                      "Layers[1].Activation": ChoiceDist(("ReLU", "Tanh"))})
+        >>> space.encode({"Layers[1].pDropout": 0.25, "Layers[1].Activation": "Tanh"})
+        array([0.5, 0. , 1. ])
+        >>> space.decode(np.array([0.5, 0.2, 0.7]))
+        {'Layers[1].pDropout': 0.25, 'Layers[1].Activation': 'Tanh'}
     """
 
     def __init__(self, params: Mapping[str, Distribution]) -> None:
