@@ -32,7 +32,8 @@ construction. ``torch.set_num_threads(1)`` unless ``--threads``.
 
 Reports wall-clock and process CPU time per step (with one thread, CPU time is the time the step
 ran on a core: the figure to compare on a shared machine), speed-ups as medians of per-round
-ratios, and the ratio of each variant to the bound on both clocks.
+ratios, and the ratio of each variant to the bound on both clocks. ``--keep-freed-memory`` runs
+everything with glibc told to reuse freed memory (``lamina.train.memory``): compare two runs.
 
 Usage::
 
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -52,6 +54,7 @@ import time
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,6 +67,7 @@ from lamina.data.batch import SparseBatch
 from lamina.nn import build_network
 from lamina.nn.layers import FullyConnected, LayerInput
 from lamina.train.losses import output_loss
+from lamina.train.memory import keep_freed_memory
 from lamina.train.optimizers import make_optimizer
 
 LR, BETAS = 1e-3, (0.9, 0.999)
@@ -288,6 +292,75 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU(s) (nproc), {model}, Python {platform.python_version()}"
 
 
+# ---- cross-process: allocator policy per variant (it is process-wide) ----
+def _worker(conn: Any, kind: str, keep: bool, shape: dict[str, Any]) -> None:
+    """One variant in its own process: builds it, then runs one step per request."""
+    if keep:
+        keep_freed_memory()
+    torch.set_num_threads(shape["threads"])
+    torch.manual_seed(shape["seed"])
+    B, H, N = shape["B"], shape["H"], shape["N"]
+    batches = make_batches(
+        n_batches=16, batch=B, items=N, nnz_mean=shape["nnz"], seed=shape["seed"]
+    )
+    step = NaiveStep(N, H) if kind == "naive" else LaminaStep(autoencoder(N, H, shape["seed"]))
+    conn.send("ready")
+    while (r := conn.recv()) is not None:
+        c0, t0 = time.process_time(), time.perf_counter()
+        step(batches[r % len(batches)])
+        conn.send((time.perf_counter() - t0, time.process_time() - c0))
+
+
+def cross_process(args: argparse.Namespace) -> dict[str, object]:
+    """naive and lamina, each with glibc's default policy and with ``keep_freed_memory``, in four
+    processes driven round-robin (one step each, rotating start), CPU time of each worker."""
+    ctx = multiprocessing.get_context("spawn")
+    shape = {"B": args.batch, "H": args.hidden, "N": args.items, "nnz": args.nnz,
+             "seed": args.seed, "threads": args.threads}  # fmt: skip
+    names = {
+        "naive": ("naive", False),
+        "naive, keep_freed_memory": ("naive", True),
+        "lamina": ("lamina", False),
+        "lamina, keep_freed_memory": ("lamina", True),
+    }
+    conns, procs = {}, []
+    for name, (kind, keep) in names.items():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, kind, keep, shape), daemon=True)
+        proc.start()
+        conns[name], procs = parent, [*procs, proc]
+    for conn in conns.values():
+        conn.recv()
+    cpu: dict[str, list[float]] = {k: [] for k in names}
+    wall: dict[str, list[float]] = {k: [] for k in names}
+    order = list(names)
+    for r in range(args.warmup + args.rounds):
+        for name in order[r % 4 :] + order[: r % 4]:
+            conns[name].send(r)
+            w, c = conns[name].recv()
+            if r >= args.warmup:
+                wall[name].append(w)
+                cpu[name].append(c)
+    for conn in conns.values():
+        conn.send(None)
+    for proc in procs:
+        proc.join(timeout=30)
+    print("\n| process | wall ms/step | CPU ms/step | speed-up vs naive (default malloc), CPU |")
+    print("|---|---|---|---|")
+    rows = {}
+    for name in names:
+        ratio = statistics.median(n / v for n, v in zip(cpu["naive"], cpu[name], strict=True))
+        rows[name] = {
+            "wall_ms": statistics.median(wall[name]) * 1e3,
+            "cpu_ms": statistics.median(cpu[name]) * 1e3,
+            "cpu_speedup": ratio,
+        }
+        print(
+            f"| {name} | {rows[name]['wall_ms']:.1f} | {rows[name]['cpu_ms']:.1f} | {ratio:.2f}x |"
+        )
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few rounds")
@@ -300,7 +373,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="lamina.train.memory.keep_freed_memory() first (glibc: no page faults per step); "
+        "process-wide, so it applies to every variant of the run",
+    )
+    parser.add_argument(
+        "--cross-process",
+        action="store_true",
+        help="also time naive/lamina x default/keep_freed_memory in four processes, round-robin",
+    )
     args = parser.parse_args(argv)
+    kept = keep_freed_memory() if args.keep_freed_memory else False
     if args.smoke:
         args.items, args.hidden, args.batch, args.nnz = 500, 16, 32, 12.0
         args.rounds, args.warmup = 4, 1
@@ -379,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "machine": machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "keep_freed_memory": kept,
         "load_avg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "shape": {"B": B, "H": H, "N": N, "mean_nnz_per_batch": nnz, "nnz_per_row": nnz / B},
         "rounds": args.rounds,
@@ -396,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     }
     print(
         f"{result['date']} | {result['machine']} | torch {torch.__version__}, "
-        f"{result['threads']} thread(s) | load avg before/after {result['load_avg_before_after']}"
+        f"{result['threads']} thread(s), keep_freed_memory={kept} | "
+        f"load avg before/after {result['load_avg_before_after']}"
     )
     print(
         f"B={B} H={H} N={N}, mean nnz/row {nnz / B:.1f}; {args.rounds} interleaved rounds in "
@@ -424,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             f"{r['wall_speedup']:.2f}x / {r['cpu_speedup']:.2f}x | "
             f"{r['wall_x_bound']:.2f} / {r['cpu_x_bound']:.2f} |"
         )
+    if args.cross_process:
+        result["cross_process"] = cross_process(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=RECIPE if RECIPE.is_file() else FALLBACK)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--no-early-stop", action="store_true")
+    parser.add_argument("--min-epochs", type=int, default=1, help="first halving rung")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             strategy=args.strategy,
             seed=args.seed,
             validation=(files["fit_in"], files["train_out"]),
-            early_stop=None if args.no_early_stop else Halving(),
+            early_stop=None if args.no_early_stop else Halving(min_epochs=args.min_epochs),
             progress=True,
             command=tuple(sys.argv),
             log=lambda line: print(line, file=sys.stderr, flush=True),

@@ -33,8 +33,10 @@ _SCALE_BOUNDS = (1e-2, 1e2)
 
 def _matern52(a: torch.Tensor, b: torch.Tensor, lengthscale: torch.Tensor) -> torch.Tensor:
     """Matern-5/2 kernel matrix ``(len(a), len(b))`` with ARD lengthscales ``(d,)``."""
-    diff = (a[:, None, :] - b[None, :, :]) / lengthscale  # (m, n, d)
-    r = torch.sqrt(torch.clamp((diff * diff).sum(-1), min=1e-30))  # (m, n)
+    a, b = a / lengthscale, b / lengthscale  # (m, d), (n, d)
+    # |a - b|^2 without an (m, n, d) tensor: forward and backward stay O(m n + (m + n) d).
+    sq = (a * a).sum(-1)[:, None] + (b * b).sum(-1)[None, :] - 2.0 * a @ b.T  # (m, n)
+    r = torch.sqrt(torch.clamp(sq, min=1e-30))
     return (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * torch.exp(-_SQRT5 * r)
 
 
@@ -177,8 +179,7 @@ def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, best: float)
     c1 = 0.5 * math.log(2 * math.pi)
     c2 = 0.5 * math.log(math.pi / 2)
     z_hi = torch.clamp(z, min=-1.0)
-    normal = torch.distributions.Normal(0.0, 1.0)
-    h_hi = torch.exp(-0.5 * z_hi * z_hi - c1) + z_hi * normal.cdf(z_hi)
+    h_hi = torch.exp(-0.5 * z_hi * z_hi - c1) + z_hi * torch.special.ndtr(z_hi)
     z_lo = torch.clamp(z, min=-1e5, max=-1.0)
     erfcx = torch.special.erfcx(-z_lo / math.sqrt(2.0))
     log_h_lo = -0.5 * z_lo * z_lo - c1 + _log1mexp(torch.log(erfcx * -z_lo) + c2)
