@@ -170,6 +170,7 @@ def train(
     continues from it or from the newest checkpoint. Unlike DSSTNE, no
     initial_network.nc is written to the current directory.
     """
+    from lamina.train.memory import keep_freed_memory
     from lamina.train.options import TrainOptions
     from lamina.train.trainer import train as run
 
@@ -201,6 +202,8 @@ def train(
         progress=not no_progress,
         log=click.echo,
     )
+    if device == "cpu":  # process-wide: reuse freed (B, N) blocks, no page faults per step
+        keep_freed_memory()
     result = run(
         config_path,
         inputs=input_path,

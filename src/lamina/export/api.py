@@ -21,11 +21,11 @@ from lamina.config.enums import Activation, LayerKind
 from lamina.config.serialize import to_dict
 from lamina.errors import CheckpointError, ModelError, UsageError, did_you_mean
 from lamina.export.metadata import ExportMetadata, LayerPort
-from lamina.export.onnx_graph import build_onnx, input_name
+from lamina.export.onnx_graph import build_onnx, input_names, sparse_inputs
 from lamina.export.quantize import quantize
 from lamina.export.samples import DataFiles
 from lamina.export.settings import ExportSettings
-from lamina.export.verify import VerifyReport, verify
+from lamina.export.verify import VerifyReport, onnx_feeds, verify
 from lamina.nn import Network, build_network
 
 __all__ = ["ExportResult", "export_network", "load_torch_network"]
@@ -118,13 +118,19 @@ def export_network(
             )
         data = [calibration]
     inputs, labels = _verification_rows(network, layer, data, settings.verify_rows, task)
-    fp32 = build_onnx(network, outputs=outputs, graph_name=network.config.name or "lamina")
+    sparse = sparse_inputs(network, settings.input_form)
+    fp32 = build_onnx(
+        network,
+        outputs=outputs,
+        graph_name=network.config.name or "lamina",
+        input_form=settings.input_form,
+    )
     int8 = None
     if settings.quantized:
         calib = None
         if calibration is not None:
             rows, _ = _verification_rows(network, layer, [calibration], settings.calibration_rows)
-            calib = {input_name(k): v for k, v in rows.items()}
+            calib = onnx_feeds(rows, sparse)
         int8 = quantize(fp32, settings, calibration=calib)
     report = verify(
         network,
@@ -137,6 +143,7 @@ def export_network(
         labels=labels,
         max_topk_disagreement=settings.max_topk_disagreement,
         max_accuracy_drop=settings.max_accuracy_drop,
+        sparse=sparse,
     )
     if not report.passed:
         raise ModelError(
@@ -146,7 +153,7 @@ def export_network(
             + report.table(),
             hint="try --weight-type quint8, --per-channel, or relax the bound",
         )
-    metadata = _metadata(network, nf, outputs, layer, settings, report)
+    metadata = _metadata(network, nf, outputs, layer, settings, report, sparse)
     model = int8 if int8 is not None else fp32
     del model.metadata_props[:]
     for key, value in metadata.to_props().items():
@@ -217,6 +224,7 @@ def _metadata(
     layer: str,
     settings: ExportSettings,
     report: VerifyReport,
+    sparse: Sequence[str],
 ) -> ExportMetadata:
     training = getattr(nf, "training", None)
     bits = {}
@@ -231,18 +239,23 @@ def _metadata(
     return ExportMetadata(
         lamina_version=__version__,
         config=to_dict(network.config),
-        inputs={
-            name: LayerPort(
-                input_name(name),
-                network.geometry[name].stride,
-                network.layer_config(name).dataset or "",
-            )
-            for name in network.input_layers
-        },
+        inputs={name: _port(network, name, sparse) for name in network.input_layers},
         outputs={name: LayerPort(name, network.geometry[name].stride) for name in outputs},
         output_layer=layer,
         index_checksums=checksums,
         data_attributes=bits,
         quantization=settings.to_dict(),
         verification=report.to_dict(),
+    )
+
+
+def _port(network: Network, name: str, sparse: Sequence[str]) -> LayerPort:
+    form = "sparse" if name in sparse else "dense"
+    names = input_names(name, form)
+    return LayerPort(
+        names[0],
+        network.geometry[name].stride,
+        network.layer_config(name).dataset or "",
+        form=form,
+        values=names[1] if form == "sparse" else "",
     )

@@ -6,7 +6,10 @@ Keys (all prefixed ``lamina.``):
 * ``lamina.version`` -- the Lamina release that exported the file;
 * ``lamina.config`` -- the resolved network config (``lamina.config.to_dict``), so ``predict``
   finds input and scoring layers exactly as with the ``.nc`` file;
-* ``lamina.inputs`` -- Input layer -> ``{"onnx": "dense_<layer>", "units": n, "dataset": name}``;
+* ``lamina.inputs`` -- Input layer -> ``{"onnx": name, "units": n, "dataset": name, "form": f,
+  "values": name}``: form ``dense`` takes ``onnx`` = ``dense_<layer>`` (B, units) float32; form
+  ``sparse`` takes ``onnx`` = ``indices_<layer>`` (B, L) int64 and ``values`` = ``values_<layer>``
+  (B, L) float32 (files without ``form`` are dense);
 * ``lamina.outputs`` -- exported layer -> ``{"onnx": "<layer>", "units": n}``;
 * ``lamina.output_layer`` -- the layer ``predict`` ranks by default;
 * ``lamina.index_checksums`` -- feature index file -> sha256 (from the training state, may be
@@ -42,11 +45,16 @@ class LayerPort:
         onnx: the ONNX value name.
         units: values per example (the layer's stride).
         dataset: the layer's ``DataSet`` (inputs; ``""`` when unset).
+        form: ``dense`` or ``sparse`` (inputs; see :mod:`lamina.export.onnx_graph`).
+        values: the ONNX name of the values input of the sparse form (``onnx`` names its
+            indices); ``""`` for the dense form.
     """
 
     onnx: str
     units: int
     dataset: str = ""
+    form: str = "dense"
+    values: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,16 @@ against torch's forward pass (eval mode: no dropout, batch norm with running sta
 
 Contract of the graph (see :mod:`lamina.export.metadata` for the names):
 
-* one input ``dense_<layer>`` per Input layer: ``(B, units)`` float32, the layer's row in DSSTNE's
-  unit order (the dense form of a sparse row; indicators are 1.0). The runtime densifies one batch
-  at a time.
+* per Input layer, one of two input forms:
+
+  - dense: ``dense_<layer>`` ``(B, units)`` float32, the layer's row in DSSTNE's unit order (the
+    dense form of a sparse row; indicators are 1.0);
+  - sparse (Input layers marked ``Sparse``, the default for them): ``indices_<layer>`` ``(B, L)``
+    int64 and ``values_<layer>`` ``(B, L)`` float32, each row's non-zeros padded to ``L`` entries
+    with index 0 and value 0 (the runtime takes ``L`` = the largest row of the batch). A
+    FullyConnected consumer computes ``ReduceSum(Gather(W, indices) * values, axis=1) + b`` (the
+    ONNX twin of torch's ``embedding_bag``); other consumers (skips, convolution, pooling) get the
+    dense row back from a ``ScatterElements(reduction="add")``.
 * one output per exported layer, named after the layer: ``(B, units)`` float32 activations
   (convolutional layers flattened in ``(C, *spatial)`` order, as ``lamina predict`` dumps them).
 
@@ -38,7 +45,7 @@ from lamina.nn import Network
 from lamina.nn.activations import SELU, LeakyReLU, UnitSoftmax
 from lamina.nn.layers import Convolutional, FullyConnected, LayerModule, Pooling, SourceSpec
 
-__all__ = ["OPSET", "build_onnx", "input_name"]
+__all__ = ["INPUT_FORMS", "OPSET", "build_onnx", "input_name", "input_names", "sparse_inputs"]
 
 OPSET = 17  # LayerNormalization-era opset; every op used here exists since opset 13
 _ACTIVATIONS: dict[type[nn.Module], str] = {
@@ -50,9 +57,28 @@ _ACTIVATIONS: dict[type[nn.Module], str] = {
 }
 
 
+INPUT_FORMS = ("dense", "sparse")
+
+
 def input_name(layer: str) -> str:
-    """ONNX input name of Input layer ``layer``: ``dense_<layer>``."""
+    """ONNX input name of Input layer ``layer`` in the dense form: ``dense_<layer>``."""
     return f"dense_{layer}"
+
+
+def input_names(layer: str, form: str) -> tuple[str, ...]:
+    """ONNX input names of Input layer ``layer``: ``(dense_<layer>,)`` for the dense form,
+    ``(indices_<layer>, values_<layer>)`` for the sparse form."""
+    if form == "sparse":
+        return f"indices_{layer}", f"values_{layer}"
+    return (input_name(layer),)
+
+
+def sparse_inputs(network: Network, form: str) -> tuple[str, ...]:
+    """The Input layers exported in the sparse form: those marked ``Sparse`` when ``form`` is
+    ``sparse``, none when it is ``dense``."""
+    if form == "dense":
+        return ()
+    return tuple(n for n in network.input_layers if network.layer_config(n).sparse)
 
 
 class _Graph:
@@ -94,7 +120,11 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def build_onnx(
-    network: Network, *, outputs: Sequence[str], graph_name: str = "lamina"
+    network: Network,
+    *,
+    outputs: Sequence[str],
+    graph_name: str = "lamina",
+    input_form: str = "dense",
 ) -> onnx.ModelProto:
     """Write ``network`` (its current weights, eval semantics) as an ONNX model.
 
@@ -102,36 +132,49 @@ def build_onnx(
         network: a built network; read only (train/eval mode does not matter).
         outputs: names of the non-input layers to expose as graph outputs.
         graph_name: the ONNX graph's name.
+        input_form: ``dense`` (every Input layer as ``dense_<layer>``) or ``sparse`` (Input
+            layers marked ``Sparse`` as ``indices_<layer>``/``values_<layer>``, see the module
+            docstring; the others dense).
 
     Returns:
-        A checked ONNX model with inputs ``dense_<input layer>`` (B, units) float32 and outputs
-        named after ``outputs``, (B, units) float32 each.
+        A checked ONNX model with the inputs of ``input_form`` and outputs named after
+        ``outputs``, (B, units) float32 each.
 
     Raises:
         NotSupportedError: a module this exporter does not know (a new layer or activation).
     """
+    if input_form not in INPUT_FORMS:
+        raise NotSupportedError(
+            f"input form must be one of {list(INPUT_FORMS)}. Got {input_form!r}."
+        )
     g = _Graph()
-    flat: dict[str, str] = {}  # layer -> (B, stride) value name
+    flat = _Flat(g)  # layer -> (B, stride) value name
     inputs = []
+    sparse = sparse_inputs(network, input_form)
     for name in network.order:
         cfg = network.layer_config(name)
         stride = network.geometry[name].stride
         if cfg.kind == LayerKind.INPUT:
-            flat[name] = input_name(name)
-            inputs.append(
-                helper.make_tensor_value_info(flat[name], TensorProto.FLOAT, ["B", stride])
-            )
+            if name in sparse:
+                idx, val = input_names(name, "sparse")
+                flat.sparse[name] = (idx, val, stride)
+                inputs.append(helper.make_tensor_value_info(idx, TensorProto.INT64, ["B", "L"]))
+                inputs.append(helper.make_tensor_value_info(val, TensorProto.FLOAT, ["B", "L"]))
+            else:
+                flat[name] = input_name(name)
+                inputs.append(
+                    helper.make_tensor_value_info(flat[name], TensorProto.FLOAT, ["B", stride])
+                )
             continue
         module = network.layer(name)
         shape = network.geometry[name].tensor_shape
-        srcs = [flat[s] for s in cfg.sources]
         skips = [g.reshape(flat[s], shape) for s in cfg.skips]
         if isinstance(module, FullyConnected):
-            act = _fully_connected(g, module, srcs, skips)
+            act = _fully_connected(g, module, [flat.source(s) for s in cfg.sources], skips)
         elif isinstance(module, Convolutional):
-            act = _convolution(g, module, srcs, skips)
+            act = _convolution(g, module, [flat[s] for s in cfg.sources], skips)
         elif isinstance(module, Pooling):
-            act = _pooling(g, module, srcs, skips)
+            act = _pooling(g, module, [flat[s] for s in cfg.sources], skips)
         else:
             raise NotSupportedError(f"layer {name!r}: cannot export {type(module).__name__}")
         flat[name] = g.op("Flatten", [act], axis=1) if len(shape) > 1 else act
@@ -148,13 +191,57 @@ def build_onnx(
     return model
 
 
+class _Flat(dict[str, str]):
+    """Layer -> (B, stride) value name; a sparse-form input is densified (once) on first use."""
+
+    def __init__(self, g: _Graph) -> None:
+        super().__init__()
+        self.g = g
+        self.sparse: dict[str, tuple[str, str, int]] = {}  # layer -> (indices, values, width)
+
+    def __missing__(self, layer: str) -> str:
+        idx, val, width = self.sparse[layer]
+        g = self.g
+        starts, ends = (
+            g.const("start", np.array([0], np.int64)),
+            g.const("end", np.array([1], np.int64)),
+        )
+        batch = g.op("Slice", [g.op("Shape", [idx]), starts, ends])  # (1,) int64: [B]
+        shape = g.op("Concat", [batch, g.const("width", np.array([width], np.int64))], axis=0)
+        zeros = g.op(
+            "ConstantOfShape", [shape], value=numpy_helper.from_array(np.zeros(1, np.float32))
+        )
+        self[layer] = g.op("ScatterElements", [zeros, idx, val], axis=1, reduction="add")
+        return self[layer]
+
+    def source(self, layer: str) -> str | tuple[str, str]:
+        """A FullyConnected source: the ``(indices, values)`` pair of a sparse-form input, else
+        the dense value name."""
+        if layer in self.sparse:
+            return self.sparse[layer][:2]
+        return self[layer]
+
+
 def _fully_connected(
-    g: _Graph, module: FullyConnected, srcs: Sequence[str], skips: Sequence[str]
+    g: _Graph,
+    module: FullyConnected,
+    srcs: Sequence[str | tuple[str, str]],
+    skips: Sequence[str],
 ) -> str:
     terms = []
     for key, x in zip(module.source_keys, srcs, strict=True):
         w = module.weights[key].t() if module.transposed[key] else module.weights[key]
-        y = g.op("MatMul", [x, g.const(f"W_{key}", _np(w))])  # (B, n_in) @ (n_in, n_out)
+        weight = g.const(f"W_{key}", _np(w))  # (n_in, n_out)
+        if isinstance(x, tuple):  # sparse form: sum of the weight rows of the non-zeros
+            rows = g.op("Gather", [weight, x[0]], axis=0)  # (B, L, n_out)
+            vals = g.op("Unsqueeze", [x[1], g.const("axes", np.array([2], np.int64))])
+            y = g.op(
+                "ReduceSum",
+                [g.op("Mul", [rows, vals]), g.const("axes", np.array([1], np.int64))],
+                keepdims=0,
+            )  # (B, n_out)
+        else:
+            y = g.op("MatMul", [x, weight])  # (B, n_in) @ (n_in, n_out)
         terms.append(g.op("Add", [y, g.const(f"b_{key}", _np(module.biases[key]))]))
     return _finish(g, module, g.add_all(terms), skips)
 

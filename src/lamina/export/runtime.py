@@ -2,8 +2,10 @@
 
 ``load_onnx(path)`` opens a ``.onnx`` file written by ``lamina export`` and reads its ``lamina.*``
 metadata; :meth:`OnnxNetwork.run_layers` is the ONNX twin of ``lamina.predict.engine.run_layers``:
-sparse rows in, one batch densified at a time (``(b, units)`` float32, duplicates summed), the
-chosen layers' activations out. ``lamina predict --engine onnx`` runs on it.
+sparse rows in, one batch at a time in the model's input form (dense: ``(b, units)`` float32,
+duplicates summed; sparse: ``(b, L)`` int64 indices and float32 values padded with index 0 /
+value 0 to the batch's longest row), the chosen layers' activations out. ``lamina predict
+--engine onnx`` runs on it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lamina.errors import CheckpointError, DependencyError, NotSupportedError, UsageError
-from lamina.export.metadata import ExportMetadata
+from lamina.export.metadata import ExportMetadata, LayerPort
 
 if TYPE_CHECKING:
     from lamina.config.model import NetworkConfig
     from lamina.predict.recs import Csr
 
-__all__ = ["OnnxNetwork", "RowBatch", "densify", "load_onnx"]
+__all__ = [
+    "OnnxNetwork",
+    "RowBatch",
+    "densify",
+    "feeds_for",
+    "load_onnx",
+    "pad_dense",
+    "pad_rows",
+]
 
 PROGRESS_ROWS = 10_000  # as lamina.predict.engine: a bar from this many rows on, on a terminal
 
@@ -52,6 +62,45 @@ def densify(rows: Csr, start: int, stop: int, width: int) -> np.ndarray:
     return dense
 
 
+def pad_rows(rows: Csr, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[start, stop)`` of ``rows`` in the padded sparse form.
+
+    Returns:
+        ``(indices, values)``, each ``(stop - start, L)`` with ``L`` = the largest row (at least
+        1): int64 column indices and float32 values (1 for indicator rows), padded with index 0
+        and value 0. Repeated columns stay repeated (the graph adds them up).
+    """
+    e0 = int(rows.indptr[start])
+    counts = np.diff(rows.indptr[start : stop + 1]).astype(np.int64)
+    n, width = stop - start, max(1, int(counts.max(initial=0)))
+    row_ids = np.repeat(np.arange(n), counts)
+    cols = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    e1 = e0 + int(counts.sum())
+    vals = np.ones(e1 - e0, np.float32) if rows.values is None else rows.values[e0:e1]
+    indices = np.zeros((n, width), np.int64)
+    values = np.zeros((n, width), np.float32)
+    indices[row_ids, cols] = rows.indices[e0:e1]
+    values[row_ids, cols] = vals
+    return indices, values
+
+
+def pad_dense(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense rows ``(B, units)`` in the padded sparse form (their non-zeros, in column order).
+
+    Returns:
+        ``(indices, values)``, each ``(B, L)``, L = the most non-zeros of a row (at least 1).
+    """
+    row_ids, col_ids = np.nonzero(dense)
+    counts = np.bincount(row_ids, minlength=dense.shape[0]).astype(np.int64)
+    width = max(1, int(counts.max(initial=0)))
+    slots = np.arange(row_ids.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    indices = np.zeros((dense.shape[0], width), np.int64)
+    values = np.zeros((dense.shape[0], width), np.float32)
+    indices[row_ids, slots] = col_ids
+    values[row_ids, slots] = dense[row_ids, col_ids]
+    return indices, values
+
+
 class OnnxNetwork:
     """An exported model in an ONNX Runtime session.
 
@@ -76,17 +125,23 @@ class OnnxNetwork:
         port = self.metadata.inputs.get(layer) or self.metadata.outputs[layer]
         return port.units
 
-    def run(self, inputs: Mapping[str, np.ndarray], layers: Sequence[str]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
+        layers: Sequence[str],
+    ) -> dict[str, np.ndarray]:
         """One forward pass.
 
         Args:
-            inputs: Input layer name -> (B, units) float32.
+            inputs: Input layer name -> (B, units) float32 dense rows, or, for an input of the
+                sparse form, dense rows or an ``(indices, values)`` pair as :func:`pad_rows`
+                makes them.
             layers: exported layers to return.
 
         Returns:
             layer -> (B, units) float32.
         """
-        feeds = {self.metadata.inputs[k].onnx: v for k, v in inputs.items()}
+        feeds = feeds_for(self.metadata.inputs, inputs)
         names = [self.metadata.outputs[layer].onnx for layer in layers]
         out = self.session.run(names, feeds)
         return dict(zip(layers, out, strict=True))
@@ -121,8 +176,11 @@ class OnnxNetwork:
         try:
             for start in range(0, rows.n_rows, batch):
                 stop = min(rows.n_rows, start + batch)
-                dense = densify(rows, start, stop, width)  # one batch at a time
-                yield RowBatch(start, stop, self.run({input_layer: dense}, layers))
+                if self.metadata.inputs[input_layer].form == "sparse":
+                    x: Any = pad_rows(rows, start, stop)  # one batch at a time
+                else:
+                    x = densify(rows, start, stop, width)
+                yield RowBatch(start, stop, self.run({input_layer: x}, layers))
                 if bar is not None:
                     bar.update(stop - start)
         finally:
@@ -137,6 +195,34 @@ class OnnxNetwork:
                 f"{list(self.metadata.outputs)}",
                 hint="re-export with --layer NAME to include it",
             )
+
+
+def feeds_for(
+    ports: Mapping[str, LayerPort],
+    inputs: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """ONNX feeds for Input layer -> rows: dense arrays go to dense-form inputs as they are and
+    are padded for sparse-form inputs; ``(indices, values)`` pairs feed sparse-form inputs.
+
+    Raises:
+        UsageError: an unknown layer, or a pair for a dense-form input.
+    """
+    feeds: dict[str, np.ndarray] = {}
+    for layer, x in inputs.items():
+        port = ports.get(layer)
+        if port is None:
+            raise UsageError(f"expected an Input layer of the model {list(ports)}, found {layer!r}")
+        if port.form != "sparse":
+            if isinstance(x, tuple):
+                raise UsageError(
+                    f"input {layer!r} takes dense (B, {port.units}) rows, found a pair"
+                )
+            feeds[port.onnx] = np.ascontiguousarray(x, np.float32)
+            continue
+        indices, values = x if isinstance(x, tuple) else pad_dense(np.asarray(x))
+        feeds[port.onnx] = np.ascontiguousarray(indices, np.int64)
+        feeds[port.values] = np.ascontiguousarray(values, np.float32)
+    return feeds
 
 
 def load_onnx(path: str | os.PathLike[str], *, threads: int | None = None) -> OnnxNetwork:

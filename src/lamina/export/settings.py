@@ -12,11 +12,12 @@ from typing import Any
 
 from lamina.errors import UsageError, did_you_mean
 
-__all__ = ["INT8_MODES", "TASKS", "WEIGHT_TYPES", "ExportSettings"]
+__all__ = ["INPUT_FORMS", "INT8_MODES", "TASKS", "WEIGHT_TYPES", "ExportSettings"]
 
 INT8_MODES = ("none", "dynamic", "static")
 WEIGHT_TYPES = ("qint8", "quint8")
 TASKS = ("auto", "ranking", "classification")
+INPUT_FORMS = ("sparse", "dense")  # as lamina.export.onnx_graph.INPUT_FORMS (no onnx import here)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class ExportSettings:
         verify_rows: rows of the data used for verification (the first ones).
         calibration_rows: rows of the calibration data used for static quantization.
         output_layers: layers exported as graph outputs (empty: the network's Output layers).
+        input_form: ``sparse`` (default): Input layers marked ``Sparse`` take padded
+            ``indices_<layer>``/``values_<layer>`` (their first layer is a Gather of weight
+            rows, as torch's ``embedding_bag``), the others ``dense_<layer>``; ``dense``: every
+            Input layer takes ``dense_<layer>`` (B, units).
     """
 
     int8: str = "none"
@@ -53,12 +58,14 @@ class ExportSettings:
     verify_rows: int = 1000
     calibration_rows: int = 512
     output_layers: tuple[str, ...] = ()
+    input_form: str = "sparse"
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("int8", INT8_MODES),
             ("weight_type", WEIGHT_TYPES),
             ("task", TASKS),
+            ("input_form", INPUT_FORMS),
         ):
             value = getattr(self, name)
             if value not in allowed:

@@ -9,7 +9,7 @@ of both (classification: argmax against the label's argmax), file sizes, and lat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,6 +124,7 @@ def verify(
     labels: np.ndarray | None = None,
     max_topk_disagreement: float = 0.01,
     max_accuracy_drop: float = 0.5,
+    sparse: Sequence[str] = (),
 ) -> VerifyReport:
     """Compare the ONNX model(s) with the torch network on ``inputs``.
 
@@ -138,13 +139,13 @@ def verify(
         labels: (R, units) targets of ``layer`` for accuracy (classification), or None.
         max_topk_disagreement: bound on ``1 - agreement`` (ranking).
         max_accuracy_drop: bound on the accuracy drop in points (classification).
+        sparse: Input layers the models take in the sparse form (``indices_``/``values_``; the
+            rows are padded from ``inputs``); the others take ``dense_<layer>``.
 
     Returns:
         The report; ``report.failures`` names the exceeded bounds with their numbers.
     """
-    from lamina.export.onnx_graph import input_name
-
-    feeds = {input_name(k): np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+    feeds = onnx_feeds(inputs, sparse)
     rows = min(len(v) for v in feeds.values())
     reference = _torch_scores(network, inputs, layer)
     s32 = _session(fp32)
@@ -205,6 +206,26 @@ def verify(
         latency_int8_ms=t8,
         failures=tuple(failures),
     )
+
+
+def onnx_feeds(
+    inputs: Mapping[str, np.ndarray], sparse: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """ONNX feeds for Input layer -> (R, units) dense rows: ``dense_<layer>`` as they are, and for
+    the layers in ``sparse`` ``indices_<layer>``/``values_<layer>`` (R, L) padded to the row
+    with the most non-zeros."""
+    from lamina.export.metadata import LayerPort
+    from lamina.export.onnx_graph import input_names
+    from lamina.export.runtime import feeds_for
+
+    ports = {}
+    for layer, x in inputs.items():
+        form = "sparse" if layer in sparse else "dense"
+        names = input_names(layer, form)
+        ports[layer] = LayerPort(
+            names[0], x.shape[1], form=form, values=names[-1] if form == "sparse" else ""
+        )
+    return feeds_for(ports, inputs)
 
 
 def _chunks(rows: int, size: int = 1024) -> list[slice]:
