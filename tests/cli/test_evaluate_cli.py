@@ -94,7 +94,7 @@ def test_json_schema(split: tuple[World, Path, Path]) -> None:
     ("extra", "message"),
     [
         (("-k", "1,x"), "-k must be positive integers"),
-        (("--baselines", "ease"), "--baselines must be one of [popularity]"),
+        (("--baselines", "als"), "--baselines must be one of [popularity, ease]"),
     ],
 )
 def test_bad_options_exit_2(

@@ -73,7 +73,10 @@ def test_int8_dynamic_autoencoder_meets_default_topk_bound(ae: Trained, ae_int8:
 def test_metadata_lets_the_model_stand_alone(ae_int8: Path) -> None:
     meta = load_onnx(ae_int8).metadata
     assert meta.lamina_version and meta.output_layer == "Output"
-    assert meta.inputs["Input"].onnx == "dense_Input" and meta.inputs["Input"].dataset == "gl_input"
+    port = meta.inputs["Input"]  # a Sparse Input layer: the sparse form by default
+    assert (port.form, port.onnx, port.values) == ("sparse", "indices_Input", "values_Input")
+    assert port.dataset == "gl_input"
+    assert meta.quantization["input_form"] == "sparse"
     assert meta.outputs["Output"].units == meta.inputs["Input"].units
     assert meta.quantization["int8"] == "dynamic"
     assert meta.quantization["weight_type"] == "qint8" and meta.quantization["per_channel"]

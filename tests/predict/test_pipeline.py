@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tiny_world import N_ITEMS, World, build_world, reference_lines, write_text
 
-from lamina.errors import DataError, UsageError
+from lamina.errors import ConfigError, DataError, UsageError
 from lamina.predict.metrics import evaluate_rankings, popularity_scores, popularity_top_k
 from lamina.predict.pipeline import PredictResult, evaluate, predict
 from lamina.predict.recs import Csr, top_k
@@ -293,8 +293,8 @@ def test_evaluate_rejects_misaligned_files(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match=r"expected the 12 examples .* found 2"):
         evaluate(world.network, train_path=tr, heldout_path=few)
-    with pytest.raises(Exception, match=r"must be one of \[popularity\]"):
-        evaluate(world.network, train_path=tr, heldout_path=few, baselines=["ease"])
+    with pytest.raises(ConfigError, match=r"must be one of \[popularity, ease\]"):
+        evaluate(world.network, train_path=tr, heldout_path=few, baselines=["als"])
 
 
 def test_layer_defaults_without_an_output_named_output() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +39,13 @@ class RowsReader:
     """A ``CalibrationDataReader`` over dense rows: yields ``{input: (b, units) float32}``.
 
     Args:
-        inputs: ONNX input name -> (R, units) float32 rows (all with the same R).
+        inputs: ONNX input name -> (R, units) float32 rows, or (R, L) int64 indices / float32
+            values of a sparse-form input (all with the same R; dtypes are kept).
         batch: rows per yielded batch.
     """
 
     def __init__(self, inputs: Mapping[str, np.ndarray], *, batch: int = CALIBRATION_BATCH):
-        self._inputs = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+        self._inputs = {k: np.ascontiguousarray(v) for k, v in inputs.items()}
         self._batch = batch
         self._it: Iterator[dict[str, np.ndarray]] = self._batches()
 
@@ -67,6 +68,7 @@ def quantize(
     settings: ExportSettings,
     *,
     calibration: Mapping[str, np.ndarray] | None = None,
+    op_types: Sequence[str] | None = None,
 ) -> onnx.ModelProto:
     """Quantize an fp32 model to int8.
 
@@ -74,6 +76,9 @@ def quantize(
         model: the fp32 model (from :func:`lamina.export.onnx_graph.build_onnx`).
         settings: ``int8`` (dynamic/static), ``weight_type``, ``per_channel``.
         calibration: ONNX input name -> (R, units) float32 rows; required for static.
+        op_types: dynamic only: the op types to quantize (None: ONNX Runtime's default, which
+            includes the ``Gather`` of a sparse-form input: its weight is stored int8 and the
+            gathered rows dequantized; ``["MatMul"]`` keeps that weight float).
 
     Returns:
         The int8 model (metadata not yet attached).
@@ -92,7 +97,7 @@ def quantize(
     quiet = _QuietAdvice()
     logging.getLogger().addFilter(quiet)
     try:
-        return _run(model, settings, calibration, weight_type)
+        return _run(model, settings, calibration, weight_type, op_types)
     finally:
         logging.getLogger().removeFilter(quiet)
 
@@ -102,6 +107,7 @@ def _run(
     settings: ExportSettings,
     calibration: Mapping[str, np.ndarray] | None,
     weight_type: object,
+    op_types: Sequence[str] | None = None,
 ) -> onnx.ModelProto:
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -115,7 +121,13 @@ def _run(
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, src)
         if settings.int8 == "dynamic":
-            quantize_dynamic(src, dst, weight_type=weight_type, per_channel=settings.per_channel)
+            quantize_dynamic(
+                src,
+                dst,
+                weight_type=weight_type,
+                per_channel=settings.per_channel,
+                op_types_to_quantize=None if op_types is None else list(op_types),
+            )
         else:
             if not calibration:
                 raise ModelError(
