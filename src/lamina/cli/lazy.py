@@ -1,5 +1,7 @@
-"""A click group whose subcommands are imported only when run, so ``lamina --help`` stays instant and
-each command lives in its own module."""
+"""A click group whose subcommands are imported only when run.
+
+``lamina --help`` stays instant, and each command lives in its own module.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ __all__ = ["LazyGroup"]
 
 
 class LazyGroup(click.Group):
-    """A group that maps command names to ``("module:attribute", "short help")``, imported on first use.
+    """A group mapping command names to ``("module:attribute", "short help")``, imported on use.
 
     The short help is shown by ``--help`` without importing the command's module (which may import
     torch).
 
     Args:
-        lazy: command name -> (``"package.module:attribute"`` of a ``click.Command``, one-line help).
+        lazy: command name -> (``"package.module:attribute"`` of a ``click.Command``, short
+            help).
     """
 
     def __init__(

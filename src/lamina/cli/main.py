@@ -1,7 +1,8 @@
 """``lamina``: the console script. The one place where exceptions become messages and exit codes.
 
 Exit statuses: 0 success; 2 bad input (config, data, usage: ``ConfigError``, ``DataError``,
-``UsageError``); 1 a failure while doing valid work; 3 a missing optional dependency; 130 interrupted.
+``UsageError``); 1 a failure while doing valid work; 3 a missing optional dependency;
+130 interrupted.
 Tracebacks are printed only with ``--debug``.
 """
 

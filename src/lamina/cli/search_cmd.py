@@ -8,35 +8,24 @@ from pathlib import Path
 
 import click
 
+from lamina.cli.options import EXISTING_FILE, validation_options
+
 __all__ = ["search"]
-
-_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
 
 @click.command(
     "search",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option(
-    "-c", "config_path", required=True, type=_EXISTING_FILE, help="Config with $search annotations."
+    "-c", "config_path", required=True, type=EXISTING_FILE, help="Config with $search annotations."
 )
 @click.option(
-    "-i", "inputs", required=True, multiple=True, type=_EXISTING_FILE, help="Input dataset(s)."
+    "-i", "inputs", required=True, multiple=True, type=EXISTING_FILE, help="Input dataset(s)."
 )
 @click.option(
-    "-o", "outputs", required=True, multiple=True, type=_EXISTING_FILE, help="Target dataset(s)."
+    "-o", "outputs", required=True, multiple=True, type=EXISTING_FILE, help="Target dataset(s)."
 )
-@click.option(
-    "--validation",
-    multiple=True,
-    type=_EXISTING_FILE,
-    help="Validation dataset file(s) (repeat for separate input/target files).",
-)
-@click.option(
-    "--validation-fraction",
-    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
-    help="Hold out this fraction of the training examples for validation.",
-)
+@validation_options
 @click.option(
     "--metric",
     default="NDCG@10",

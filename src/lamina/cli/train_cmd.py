@@ -11,12 +11,10 @@ from pathlib import Path
 
 import click
 
+from lamina.cli.options import EXISTING_FILE, validation_options
 from lamina.errors import UsageError
 
 __all__ = ["train"]
-
-_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
 
 def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
     """``NAME=PATH`` pairs of ``--feature-index``."""
@@ -35,12 +33,12 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
     "train",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option("-c", "config_path", type=_EXISTING_FILE, help="Network config (JSON).")
+@click.option("-c", "config_path", type=EXISTING_FILE, help="Network config (JSON).")
 @click.option(
-    "-i", "input_path", required=True, type=_EXISTING_FILE, help="Input dataset(s) (netCDF)."
+    "-i", "input_path", required=True, type=EXISTING_FILE, help="Input dataset(s) (netCDF)."
 )
 @click.option(
-    "-o", "output_path", required=True, type=_EXISTING_FILE, help="Target dataset(s) (netCDF)."
+    "-o", "output_path", required=True, type=EXISTING_FILE, help="Target dataset(s) (netCDF)."
 )
 @click.option(
     "-n",
@@ -81,18 +79,7 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
 )
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing network file.")
-@click.option(
-    "--validation",
-    "validation",
-    multiple=True,
-    type=_EXISTING_FILE,
-    help="Validation dataset file(s) (repeat for separate input/target files).",
-)
-@click.option(
-    "--validation-fraction",
-    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
-    help="Hold out this fraction of the training examples.",
-)
+@validation_options
 @click.option(
     "--seed",
     type=int,
