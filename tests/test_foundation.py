@@ -1,4 +1,4 @@
-"""Tests of the top-level modules every layer uses: errors, registry, atomic writes, the CLI entry."""
+"""Tests of the top-level modules every layer uses: errors, registry, atomic writes, CLI entry."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def test_registry_resolves_aliases_in_any_case_and_lists_names_on_a_miss() -> No
     with pytest.raises(ConfigError) as info:
         reg.get("Sigmod", path="Layers[2].Activation")
     msg = str(info.value)
-    assert msg.startswith("Layers[2].Activation must be one of [Sigmoid, RectifiedLinear]. Got 'Sigmod'.")
+    assert msg.startswith(
+        "Layers[2].Activation must be one of [Sigmoid, RectifiedLinear]. Got 'Sigmod'."
+    )
     assert "Did you mean 'Sigmoid'?" in msg
     with pytest.raises(ValueError, match="registered twice"):
         reg.register("relu", 5)

@@ -1,7 +1,7 @@
 """One exception tree for everything Lamina raises on purpose.
 
-Every class knows its process exit status; only the CLI turns an exception into a message and an exit
-code. Exceptions are picklable (Ray ships them between processes): each stores its constructor
+Every class knows its process exit status; only the CLI turns an exception into a message and an
+exit code. Exceptions are picklable (Ray ships them between processes): each stores its constructor
 arguments in ``args`` so that ``pickle.loads(pickle.dumps(e))`` rebuilds an equal exception.
 
 Exit statuses follow the CLI convention: 2 for bad user input (config, data, usage), 1 for failures
@@ -49,7 +49,7 @@ class LaminaError(Exception):
 
 
 class ConfigError(LaminaError):
-    """A network config (or a search space inside it) is malformed. The message names the JSON path."""
+    """A network config (or a search space in it) is malformed. The message names the JSON path."""
 
     exit_code = 2
 

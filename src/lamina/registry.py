@@ -1,8 +1,9 @@
-"""Case-insensitive name registries: every ``"Type"``, ``"Activation"``, ``"ErrorFunction"``, optimizer
-and init-scheme name resolves through one, failing with the list of what is allowed.
+"""Case-insensitive name registries.
 
-A registry maps a canonical name (as DSSTNE spells it in docs) to a value, with any number of aliases
-(DSSTNE accepts ``relu`` and ``rectifiedlinear`` for the same activation). Lookup lower-cases the key.
+Every ``"Type"``, ``"Activation"``, ``"ErrorFunction"``, optimizer and init-scheme name resolves
+through one, failing with the list of what is allowed. A registry maps a canonical name (as DSSTNE
+spells it in docs) to a value, with any number of aliases (DSSTNE accepts ``relu`` and
+``rectifiedlinear`` for the same activation). Lookup lower-cases the key.
 """
 
 from __future__ import annotations

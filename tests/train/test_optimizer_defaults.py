@@ -1,5 +1,7 @@
-"""mu/mu1 defaults follow the optimizer unless something sets them (DSSTNE's -mu 0.5 -mu1 0 diverge as
-Adam's beta1/beta2)."""
+"""mu/mu1 defaults follow the optimizer unless something sets them.
+
+DSSTNE's ``-mu 0.5 -mu1 0`` diverge as Adam's beta1/beta2.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Minibatches as the model consumes them: sparse rows in CSR form, ready for ``F.embedding_bag``.
 
-This is the contract between ``lamina.data`` (which yields batches) and ``lamina.nn`` (whose sparse-input
-path consumes them without densifying).
+This is the contract between ``lamina.data`` (which yields batches) and ``lamina.nn`` (whose
+sparse-input path consumes them without densifying).
 """
 
 from __future__ import annotations
@@ -44,8 +44,14 @@ class SparseBatch:
     def to_dense(self) -> torch.Tensor:
         """(B, width) float32 dense equivalent; duplicate (row, column) entries add up, as DSSTNE's
         sparse kernels do."""
-        dense = torch.zeros(self.batch_size, self.width, dtype=torch.float32, device=self.indices.device)
-        vals = self.values if self.values is not None else torch.ones_like(self.indices, dtype=torch.float32)
+        dense = torch.zeros(
+            self.batch_size, self.width, dtype=torch.float32, device=self.indices.device
+        )
+        vals = (
+            self.values
+            if self.values is not None
+            else torch.ones_like(self.indices, dtype=torch.float32)
+        )
         dense.index_put_((self.row_ids, self.indices), vals, accumulate=True)
         return dense
 
