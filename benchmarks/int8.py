@@ -10,7 +10,10 @@ Models (built with ``lamina.nn.build_network``, exported with ``lamina.export``)
 
 For each: batch 1 and 256; torch fp32 (``Network.forward``: sparse ``SparseBatch`` input for the
 autoencoder, as ``lamina predict`` feeds it), ORT fp32 and ORT int8 (dynamic quantization, QInt8
-and QUInt8 weights, per-channel and per-tensor; plus static QDQ per-channel): median latency,
+and QUInt8 weights, per-channel and per-tensor; plus static QDQ per-channel). The autoencoder is
+exported in the sparse input form (padded ``indices_Input``/``values_Input``; first layer a
+``Gather`` of weight rows), with an extra variant whose ``Gather`` weight stays fp32 and, for
+comparison, fp32 and the default int8 in the dense form (``dense_Input``). Measured: median latency,
 file size, max |diff| and top-10 agreement with torch fp32 on held-out rows. Latencies are medians
 of 200 (batch 1) or 20 (batch 256) rounds in which every engine runs once (round-robin), so load
 changes on a shared machine affect all engines alike.
@@ -19,6 +22,7 @@ Usage::
 
     .venv/bin/python benchmarks/int8.py            # full run (about 5 minutes on one core)
     .venv/bin/python benchmarks/int8.py --quick    # small models, a smoke test
+    .venv/bin/python benchmarks/int8.py --ae-only  # only the autoencoder rows
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from lamina.nn import Network, build_network
 
 VARIANTS = {
     "int8 dyn QInt8 per-channel": ExportSettings(int8="dynamic", weight_type="qint8"),
+    "int8 dyn QInt8 per-channel, Gather fp32": ExportSettings(int8="dynamic", weight_type="qint8"),
     "int8 dyn QUInt8 per-channel": ExportSettings(int8="dynamic", weight_type="quint8"),
     "int8 dyn QInt8 per-tensor": ExportSettings(
         int8="dynamic", weight_type="qint8", per_channel=False
@@ -127,6 +132,16 @@ def interleaved_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str,
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def padded(rows: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows in the sparse input form: indices/values (B, L), padded with index 0 / value 0."""
+    width = max(1, max(len(r) for r in rows))
+    indices = np.zeros((len(rows), width), np.int64)
+    values = np.zeros((len(rows), width), np.float32)
+    for i, r in enumerate(rows):
+        indices[i, : len(r)], values[i, : len(r)] = r, 1.0
+    return {"indices_Input": indices, "values_Input": values}
+
+
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -141,26 +156,41 @@ def bench_model(
     name: str,
     net: Network,
     torch_input: Callable[[int], object],
-    onnx_input: Callable[[int], np.ndarray],
-    eval_x: np.ndarray,
+    onnx_input: Callable[[int, str], dict[str, np.ndarray]],
+    eval_feeds: Callable[[str], dict[str, np.ndarray]],
     eval_torch: object,
     runs: dict[int, int],
+    *,
+    sparse: bool = False,
 ) -> list[dict[str, object]]:
-    """Rows of the result table for one model."""
-    fp32 = build_onnx(net, outputs=["Output"])
+    """Rows of the result table for one model (``sparse``: every ONNX variant in the sparse input
+    form, plus fp32 and the default int8 in the dense form for comparison)."""
+    form = "sparse" if sparse else "dense"
+    fp32 = build_onnx(net, outputs=["Output"], input_form=form)
     with torch.inference_mode():
         ref = net({"Input": eval_torch}).activations["Output"].numpy()
-    models = {"onnx fp32": fp32}
+    models = {"onnx fp32": (fp32, form)}
     for label, settings in VARIANTS.items():
+        if "Gather" in label and not sparse:
+            continue
         t0 = time.perf_counter()
-        calib = {"dense_Input": eval_x[:256]} if settings.int8 == "static" else None
-        models[label] = quantize(fp32, settings, calibration=calib)
+        calib = {k: v[:256] for k, v in eval_feeds(form).items()}
+        calib = calib if settings.int8 == "static" else None
+        op_types = ["MatMul"] if "Gather" in label else None
+        models[label] = (quantize(fp32, settings, calibration=calib, op_types=op_types), form)
         print(f"  {label}: quantized in {time.perf_counter() - t0:.1f} s")
+    if sparse:
+        dense32 = build_onnx(net, outputs=["Output"], input_form="dense")
+        models["onnx fp32, dense form"] = (dense32, "dense")
+        default = VARIANTS["int8 dyn QInt8 per-channel"]
+        models["int8 dyn QInt8 per-channel, dense form"] = (quantize(dense32, default), "dense")
     size32 = len(fp32.SerializeToString())
     results = []
-    sessions = {label: session(model) for label, model in models.items()}
+    sessions = {label: session(model) for label, (model, _) in models.items()}
     for batch, n in runs.items():
-        x_t, x_o = torch_input(batch), onnx_input(batch)
+        x_t = torch_input(batch)
+        x_o = {f: onnx_input(batch, f) for f in ("dense", "sparse")} if sparse else None
+        x_o = x_o or {"dense": onnx_input(batch, "dense")}
 
         def torch_run(x_t: object = x_t) -> object:
             with torch.inference_mode():
@@ -168,7 +198,8 @@ def bench_model(
 
         fns: dict[str, Callable[[], object]] = {"torch fp32": torch_run}
         for label, s in sessions.items():
-            fns[label] = lambda s=s, x_o=x_o: s.run(["Output"], {"dense_Input": x_o})
+            feed = x_o[models[label][1]]
+            fns[label] = lambda s=s, feed=feed: s.run(["Output"], feed)
         ms = interleaved_ms(fns, n)
         results.append(
             dict(
@@ -181,8 +212,8 @@ def bench_model(
                 diff=0.0,
             )
         )
-        for label, model in models.items():
-            out = sessions[label].run(["Output"], {"dense_Input": eval_x})[0]
+        for label, (model, f) in models.items():
+            out = sessions[label].run(["Output"], eval_feeds(f))[0]
             size = len(model.SerializeToString())
             results.append(
                 dict(
@@ -204,6 +235,7 @@ def bench_model(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small models (smoke test)")
+    parser.add_argument("--ae-only", action="store_true", help="only the autoencoder rows")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -220,23 +252,27 @@ def main() -> None:
         f"autoencoder {items}-{hidden}-{items} (trained)",
         ae,
         lambda b: sparse(rows_b(b), items),
-        lambda b: dense(rows_b(b), items),
-        dense(held, items),
+        lambda b, f: (
+            padded(rows_b(b)) if f == "sparse" else {"dense_Input": dense(rows_b(b), items)}
+        ),
+        lambda f: padded(held) if f == "sparse" else {"dense_Input": dense(held, items)},
         sparse(held, items),
         runs,
+        sparse=True,
     )
-    print(f"MLP {mlp}")
-    net = build_network(load_config(mlp_config(*mlp)), seed=0).eval()
-    x = gen.random((512, mlp[0]), dtype=np.float32)
-    table += bench_model(
-        f"MLP {mlp[0]}-{mlp[2]}x{mlp[1]}-{mlp[3]} (random weights)",
-        net,
-        lambda b: torch.from_numpy(x[:b]),
-        lambda b: x[:b],
-        x,
-        torch.from_numpy(x),
-        runs,
-    )
+    if not args.ae_only:
+        print(f"MLP {mlp}")
+        net = build_network(load_config(mlp_config(*mlp)), seed=0).eval()
+        x = gen.random((512, mlp[0]), dtype=np.float32)
+        table += bench_model(
+            f"MLP {mlp[0]}-{mlp[2]}x{mlp[1]}-{mlp[3]} (random weights)",
+            net,
+            lambda b: torch.from_numpy(x[:b]),
+            lambda b, f: {"dense_Input": x[:b]},
+            lambda f: {"dense_Input": x},
+            torch.from_numpy(x),
+            runs,
+        )
     print()
     print(
         f"date: {time.strftime('%Y-%m-%d')}; "

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from test_onnx_graph import B, TOL, _to_sparse, inp, layer, net_of
+from test_onnx_graph import TOL, B, _to_sparse, inp, layer, net_of
 from worlds import Trained, trained_autoencoder
 
 from lamina.config.model import SharedWeights

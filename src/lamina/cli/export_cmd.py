@@ -98,6 +98,14 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     show_default=True,
     help="Rows of --data used for verification (the first ones).",
 )
+@click.option(
+    "--input-form",
+    type=click.Choice(["sparse", "dense"], case_sensitive=False),
+    default="sparse",
+    show_default=True,
+    help="sparse: Sparse Input layers take indices_<layer>/values_<layer> (B, L), padded; "
+    "dense: every Input layer takes dense_<layer> (B, units).",
+)
 def export(
     network: Path,
     output: Path,
@@ -112,13 +120,15 @@ def export(
     max_topk_disagreement: float,
     max_accuracy_drop: float,
     verify_rows: int,
+    input_form: str,
 ) -> None:
     """Export a trained network to ONNX, optionally int8, verified against fp32.
 
-    The model takes dense_<Input layer> (B, units) float32 rows and returns each exported layer's
-    (B, units) activations; its metadata (config, feature index checksums, quantization,
-    verification) lets 'lamina predict --engine onnx' serve it alone. Exits 1 without writing -o
-    when the int8 model is worse than the bounds allow.
+    The model takes indices_/values_<Input layer> (B, L) padded rows for Sparse Input layers
+    (--input-form sparse, the default) or dense_<Input layer> (B, units) float32 rows, and
+    returns each exported layer's (B, units) activations; its metadata (config, feature index
+    checksums, quantization, input form, verification) lets 'lamina predict --engine onnx' serve
+    it alone. Exits 1 without writing -o when the int8 model is worse than the bounds allow.
 
     \b
     Example:
@@ -138,6 +148,7 @@ def export(
         max_accuracy_drop=max_accuracy_drop,
         verify_rows=verify_rows,
         output_layers=layers,
+        input_form=input_form.lower(),
     )
     result = export_network(network, output, settings=settings, data=data, calibration=calibration)
     click.echo(result.report.table(), err=True)

@@ -12,6 +12,7 @@ from lamina.cli.options import EXISTING_FILE, validation_options
 
 __all__ = ["search"]
 
+
 @click.command(
     "search",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

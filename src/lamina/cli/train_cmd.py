@@ -16,6 +16,7 @@ from lamina.errors import UsageError
 
 __all__ = ["train"]
 
+
 def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
     """``NAME=PATH`` pairs of ``--feature-index``."""
     out: dict[str, Path] = {}

@@ -8,7 +8,9 @@ Public API (imported lazily: ``lamina.export.runtime`` serves models without tor
 * :func:`load_onnx` -> :class:`OnnxNetwork` (ONNX Runtime, numpy only);
 * :func:`build_onnx` (a :class:`lamina.nn.Network` as an ONNX graph) and :func:`quantize`.
 
-ONNX contract: inputs ``dense_<Input layer>`` (B, units) float32; outputs named after the layers,
+ONNX contract: inputs ``dense_<Input layer>`` (B, units) float32, or for Input layers marked
+``Sparse`` (``ExportSettings.input_form="sparse"``, the default) ``indices_<layer>`` (B, L) int64
+and ``values_<layer>`` (B, L) float32, padded; outputs named after the layers,
 (B, units) float32; ``lamina.*`` metadata (see :mod:`lamina.export.metadata`).
 """
 

@@ -13,8 +13,9 @@ Contract of the graph (see :mod:`lamina.export.metadata` for the names):
   - dense: ``dense_<layer>`` ``(B, units)`` float32, the layer's row in DSSTNE's unit order (the
     dense form of a sparse row; indicators are 1.0);
   - sparse (Input layers marked ``Sparse``, the default for them): ``indices_<layer>`` ``(B, L)``
-    int64 and ``values_<layer>`` ``(B, L)`` float32, each row's non-zeros padded to ``L`` entries
-    with index 0 and value 0 (the runtime takes ``L`` = the largest row of the batch). A
+    int64 and ``values_<layer>`` ``(B, L)`` float32 (``L``: symbolic dim ``L_<layer>``), each
+    row's non-zeros padded to ``L`` entries with index 0 and value 0 (the runtime takes ``L`` =
+    the largest row of the batch). A
     FullyConnected consumer computes ``ReduceSum(Gather(W, indices) * values, axis=1) + b`` (the
     ONNX twin of torch's ``embedding_bag``); other consumers (skips, convolution, pooling) get the
     dense row back from a ``ScatterElements(reduction="add")``.
@@ -158,8 +159,12 @@ def build_onnx(
             if name in sparse:
                 idx, val = input_names(name, "sparse")
                 flat.sparse[name] = (idx, val, stride)
-                inputs.append(helper.make_tensor_value_info(idx, TensorProto.INT64, ["B", "L"]))
-                inputs.append(helper.make_tensor_value_info(val, TensorProto.FLOAT, ["B", "L"]))
+                inputs.append(
+                    helper.make_tensor_value_info(idx, TensorProto.INT64, ["B", f"L_{name}"])
+                )
+                inputs.append(
+                    helper.make_tensor_value_info(val, TensorProto.FLOAT, ["B", f"L_{name}"])
+                )
             else:
                 flat[name] = input_name(name)
                 inputs.append(
