@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lamina.cli.options import EXISTING_FILE
 from lamina.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluate", "render_table"]
 
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _METRICS = ("precision", "recall", "ndcg", "coverage", "pop1%")
 
 
@@ -33,19 +33,19 @@ def _ks(text: str) -> tuple[int, ...]:
 
 
 @click.command("evaluate", context_settings={"max_content_width": 100})
-@click.option("-n", "network", required=True, type=_FILE, help="Trained network file (.nc).")
+@click.option("-n", "network", required=True, type=EXISTING_FILE, help="Trained network (.nc).")
 @click.option(
     "-i",
     "train_path",
     required=True,
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Model input: netCDF file with the Input layer's dataset (rows = users).",
 )
 @click.option(
     "-t",
     "heldout_path",
     required=True,
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Held-out items: netCDF file, same samples in the same order.",
 )
 @click.option(
@@ -54,7 +54,7 @@ def _ks(text: str) -> tuple[int, ...]:
 @click.option(
     "-o",
     "output_index",
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Item feature index (gives the item count).  [default: highest item seen + 1]",
 )
 @click.option(

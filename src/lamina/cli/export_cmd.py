@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-__all__ = ["export"]
+from lamina.cli.options import EXISTING_FILE
 
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+__all__ = ["export"]
 
 
 @click.command("export", context_settings={"max_content_width": 100})
-@click.option("-n", "network", required=True, type=_FILE, help="Trained network file (.nc).")
+@click.option("-n", "network", required=True, type=EXISTING_FILE, help="Trained network (.nc).")
 @click.option(
     "-o",
     "output",
@@ -30,7 +30,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option(
     "--calibration",
-    type=_FILE,
+    type=EXISTING_FILE,
     default=None,
     help="Dataset file (.nc) of the network's input: activation ranges for --int8 static.",
 )
@@ -50,7 +50,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--data",
     "data",
-    type=_FILE,
+    type=EXISTING_FILE,
     multiple=True,
     help="Dataset file(s) (.nc) with real rows to verify on (repeatable; labels for "
     "classification). [default: --calibration]",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-__all__ = ["predict"]
+from lamina.cli.options import EXISTING_FILE
 
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+__all__ = ["predict"]
 
 
 @click.command("predict", context_settings={"max_content_width": 100})
@@ -23,21 +23,21 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "-n",
     "network",
     required=True,
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Trained network file (.nc), or a model written by 'lamina export' (.onnx).",
 )
 @click.option(
     "-r",
     "input_path",
     required=True,
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Input text: sample<TAB>feature[,value]:... (converted in memory).",
 )
-@click.option("-i", "input_index", required=True, type=_FILE, help="Input feature index.")
+@click.option("-i", "input_index", required=True, type=EXISTING_FILE, help="Input feature index.")
 @click.option(
     "-o",
     "output_index",
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Output feature index (column -> label); required for recommendations.",
 )
 @click.option(
