@@ -13,25 +13,12 @@ from click.testing import CliRunner
 from lamina.cli.main import cli
 from lamina.config import load_config
 from lamina.data.nc_write import DatasetArrays, write_datasets
-from lamina.data.schema import DatasetAttributes as A
-from lamina.data.schema import DataType
 
 CONFIG = Path(__file__).parents[1] / "search" / "search_config.json"
 
 
 def _write(path: Path, name: str, rows: list[np.ndarray], width: int = 24) -> None:
-    counts = np.array([r.size for r in rows])
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    arrays = DatasetArrays(
-        name,
-        A.SPARSE | A.BOOLEAN,
-        DataType.UINT,
-        width,
-        sparse_start=start,
-        sparse_end=start + counts,
-        sparse_index=np.concatenate(rows),
-    )
-    write_datasets(path, [arrays])
+    write_datasets(path, [DatasetArrays.sparse_rows(name, rows, width)])
 
 
 @pytest.fixture

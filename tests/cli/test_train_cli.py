@@ -13,8 +13,6 @@ from click.testing import CliRunner
 
 from lamina.cli.main import cli
 from lamina.data.nc_write import DatasetArrays, write_datasets
-from lamina.data.schema import DatasetAttributes as A
-from lamina.data.schema import DataType
 from lamina.train.network_file import load_network
 
 CONFIG: dict[str, Any] = {
@@ -41,22 +39,7 @@ EPOCH_LINE = re.compile(
 def write_sparse(path: Path, name: str, n: int = 60) -> None:
     rng = np.random.default_rng(0)
     rows = [np.sort(rng.choice(32, size=4, replace=False)) for _ in range(n)]
-    counts = np.array([r.size for r in rows])
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    write_datasets(
-        path,
-        [
-            DatasetArrays(
-                name,
-                A.SPARSE | A.BOOLEAN,
-                DataType.UINT,
-                128,
-                sparse_start=start,
-                sparse_end=start + counts,
-                sparse_index=np.concatenate(rows),
-            )
-        ],
-    )
+    write_datasets(path, [DatasetArrays.sparse_rows(name, rows, 128)])
 
 
 @pytest.fixture

@@ -137,3 +137,24 @@ def test_dataset_file_pickles_without_its_handle(tmp_path: Path):
     before = ds.read_sparse(0, 2)
     again = pickle.loads(pickle.dumps(ds))
     assert again.read_sparse(0, 2).indices.tolist() == before.indices.tolist() == [1, 2, 3]
+
+
+def test_sparse_rows_builds_boolean_and_analog_datasets_that_read_back(tmp_path) -> None:
+    rows = [np.array([3, 1]), np.array([], dtype=np.int64), np.array([7])]
+    vals = [np.array([0.5, 2.0]), np.array([]), np.array([-1.0])]
+    write_datasets(
+        tmp_path / "d.nc",
+        [
+            DatasetArrays.sparse_rows("ind", rows, 128),
+            DatasetArrays.sparse_rows("ana", rows, 128, values=vals),
+        ],
+    )
+    ind = read_dataset(tmp_path / "d.nc", "ind")
+    ana = read_dataset(tmp_path / "d.nc", "ana")
+    assert ind.is_boolean and not ana.is_boolean and ind.examples == ana.examples == 3
+    for ds in (ind, ana):
+        csr = ds.read_sparse(0, 3)
+        assert csr.offsets.tolist() == [0, 2, 2, 3]
+        assert csr.indices.tolist() == [3, 1, 7]
+    assert ind.read_sparse(0, 3).values is None
+    assert ana.read_sparse(0, 3).values.tolist() == [0.5, 2.0, -1.0]

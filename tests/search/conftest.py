@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from lamina.data.nc_write import DatasetArrays, write_datasets
-from lamina.data.schema import DatasetAttributes as A
-from lamina.data.schema import DataType
 
 WIDTH = 24
 
@@ -22,22 +20,7 @@ SEARCH_CONFIG: dict[str, Any] = json.loads(
 
 
 def _write(path: Path, name: str, rows: list[np.ndarray]) -> None:
-    counts = np.array([r.size for r in rows])
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    write_datasets(
-        path,
-        [
-            DatasetArrays(
-                name,
-                A.SPARSE | A.BOOLEAN,
-                DataType.UINT,
-                WIDTH,
-                sparse_start=start,
-                sparse_end=start + counts,
-                sparse_index=np.concatenate(rows),
-            )
-        ],
-    )
+    write_datasets(path, [DatasetArrays.sparse_rows(name, rows, WIDTH)])
 
 
 def write_search_data(folder: Path, n: int = 80) -> tuple[Path, Path]:

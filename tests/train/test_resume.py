@@ -18,8 +18,6 @@ from click.testing import CliRunner
 
 from lamina.cli.main import cli
 from lamina.data.nc_write import DatasetArrays, write_datasets
-from lamina.data.schema import DatasetAttributes as A
-from lamina.data.schema import DataType
 from lamina.errors import CheckpointError, UsageError
 from lamina.train.data import DataLoading
 from lamina.train.network_file import load_network, save_network
@@ -32,22 +30,7 @@ WIDTH = 128
 def write_sparse(path: Path, name: str, n: int = 200, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     rows = [np.sort(rng.choice(16, size=5, replace=False) + 16 * (i % 4)) for i in range(n)]
-    counts = np.array([r.size for r in rows])
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    write_datasets(
-        path,
-        [
-            DatasetArrays(
-                name,
-                A.SPARSE | A.BOOLEAN,
-                DataType.UINT,
-                WIDTH,
-                sparse_start=start,
-                sparse_end=start + counts,
-                sparse_index=np.concatenate(rows),
-            )
-        ],
-    )
+    write_datasets(path, [DatasetArrays.sparse_rows(name, rows, WIDTH)])
     return path
 
 

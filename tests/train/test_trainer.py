@@ -32,27 +32,11 @@ def sparse_rows(seed: int = 0, n: int = N_SAMPLES, extra: int = 0) -> list[np.nd
 
 
 def write_sparse(path: Path, name: str, rows: list[np.ndarray], *, values: bool = False) -> Path:
-    counts = np.array([r.size for r in rows])
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    index = np.concatenate(rows)
-    attrs = A.SPARSE if values else A.SPARSE | A.BOOLEAN
-    data = np.linspace(0.2, 1.0, index.size).astype(np.float32) if values else None
-    dtype = DataType.FLOAT if values else DataType.UINT
-    write_datasets(
-        path,
-        [
-            DatasetArrays(
-                name,
-                attrs,
-                dtype,
-                WIDTH,
-                sparse_start=start,
-                sparse_end=start + counts,
-                sparse_index=index,
-                sparse_data=data,
-            )
-        ],
-    )
+    data = None
+    if values:  # analog values 0.2 .. 1.0 over all stored elements, split back into rows
+        flat = np.linspace(0.2, 1.0, sum(r.size for r in rows)).astype(np.float32)
+        data = np.split(flat, np.cumsum([r.size for r in rows])[:-1])
+    write_datasets(path, [DatasetArrays.sparse_rows(name, rows, WIDTH, values=data)])
     return path
 
 

@@ -68,6 +68,49 @@ class DatasetArrays:
     index: np.ndarray | None = None
     kind: int = 0
 
+    @classmethod
+    def sparse_rows(
+        cls,
+        name: str,
+        rows: Sequence[np.ndarray],
+        width: int,
+        *,
+        values: Sequence[np.ndarray] | None = None,
+    ) -> DatasetArrays:
+        """A sparse dataset from one array of column indices per example.
+
+        Args:
+            name: the dataset name.
+            rows: E arrays of column indices (ints), one per example, in example order.
+            width: columns of one example.
+            values: E float arrays aligned with ``rows`` (an analog dataset); ``None`` gives a
+                Boolean (indicator) dataset.
+        """
+        counts = np.array([len(r) for r in rows], dtype=np.int64)
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        index = np.concatenate([np.asarray(r, dtype=np.uint32) for r in rows])
+        if values is None:
+            return cls(
+                name,
+                DatasetAttributes.SPARSE | DatasetAttributes.BOOLEAN,
+                DataType.UINT,
+                width,
+                sparse_start=start,
+                sparse_end=start + counts,
+                sparse_index=index,
+            )
+        data = np.concatenate([np.asarray(v, dtype=np.float32) for v in values])
+        return cls(
+            name,
+            DatasetAttributes.SPARSE,
+            DataType.FLOAT,
+            width,
+            sparse_start=start,
+            sparse_end=start + counts,
+            sparse_index=index,
+            sparse_data=data,
+        )
+
     @property
     def dimensions(self) -> int:
         """1, 2 or 3: the number of dimensions with extent above 1 (at least 1)."""
