@@ -12,16 +12,8 @@ from hypothesis import strategies as st
 
 from lamina.errors import DataError, UsageError
 from lamina.predict import recs
-from lamina.predict.recs import (
-    Csr,
-    RecsWriter,
-    as_csr,
-    format_recs_line,
-    labels_by_column,
-    parse_recs_line,
-    printf_format,
-    top_k,
-)
+from lamina.predict.recs import Csr, as_csr, labels_by_column, top_k
+from lamina.predict.recs_file import RecsWriter, format_recs_line, parse_recs_line, printf_format
 
 
 def reference_top_k(scores, k, n_real, remove, multiply, exclude):

@@ -17,16 +17,8 @@ from lamina.predict.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from lamina.predict.recs import (
-    Csr,
-    RecsWriter,
-    as_csr,
-    format_recs_line,
-    labels_by_column,
-    parse_recs_line,
-    printf_format,
-    top_k,
-)
+from lamina.predict.recs import Csr, as_csr, labels_by_column, top_k
+from lamina.predict.recs_file import RecsWriter, format_recs_line, parse_recs_line, printf_format
 
 __all__ = [
     "Csr",

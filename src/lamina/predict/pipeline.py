@@ -31,14 +31,8 @@ from lamina.predict.inputs import (
     read_text_rows,
     scoring_layer,
 )
-from lamina.predict.recs import (
-    DEFAULT_PRECISION,
-    Csr,
-    RecsWriter,
-    labels_by_column,
-    printf_format,
-    top_k,
-)
+from lamina.predict.recs import Csr, labels_by_column, top_k
+from lamina.predict.recs_file import DEFAULT_PRECISION, RecsWriter, printf_format
 
 if TYPE_CHECKING:
     from lamina.config.model import NetworkConfig
