@@ -13,14 +13,16 @@ autoencoder, as ``lamina predict`` feeds it), ORT fp32 and ORT int8 (dynamic qua
 and QUInt8 weights, per-channel and per-tensor; plus static QDQ per-channel). The autoencoder is
 exported in the sparse input form (padded ``indices_Input``/``values_Input``; first layer a
 ``Gather`` of weight rows), with an extra variant whose ``Gather`` weight stays fp32 and, for
-comparison, fp32 and the default int8 in the dense form (``dense_Input``). Measured: median latency,
-file size, max |diff| and top-10 agreement with torch fp32 on held-out rows. Latencies are medians
-of 200 (batch 1) or 20 (batch 256) rounds in which every engine runs once (round-robin), so load
-changes on a shared machine affect all engines alike.
+comparison, fp32 and the default int8 in the dense form (``dense_Input``), the first layer as
+exported before 2026-11-22 (``Mul`` + ``ReduceSum`` instead of one batched ``MatMul``), and ONNX
+Runtime's weight-only block quantization (``MatMulNBits``, 8 and 4 bits). Measured: median latency,
+file size, max |diff| and top-10 agreement with torch fp32 on held-out rows. Latencies are
+medians of the CPU time (``time.process_time``) of 200 (batch 1) or 20 (batch 256) rounds in which
+every engine runs once (round-robin), so load changes on a shared machine affect all engines alike.
 
 Usage::
 
-    .venv/bin/python benchmarks/int8.py            # full run (about 5 minutes on one core)
+    .venv/bin/python benchmarks/int8.py            # full run (about 8 minutes on one core)
     .venv/bin/python benchmarks/int8.py --quick    # small models, a smoke test
     .venv/bin/python benchmarks/int8.py --ae-only  # only the autoencoder rows
 """
@@ -60,6 +62,58 @@ VARIANTS = {
     ),
     "int8 static QDQ per-channel": ExportSettings(int8="static"),
 }
+
+
+def mul_reducesum_form(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The sparse first layer as exported before 2026-11-22 (for comparison rows): per gathered
+    ``MatMul(Unsqueeze(values, 1), rows) -> Squeeze(1)``, the elementwise
+    ``ReduceSum(rows * Unsqueeze(values, 2), axis 1)``. Same maths, one more (B, L, n) pass."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    consumers = {i: n for n in g.node for i in n.input}
+    for node in list(g.node):
+        if node.op_type != "MatMul" or node.input[0] not in producer:
+            continue
+        unsq = producer[node.input[0]]
+        if unsq.op_type != "Unsqueeze" or not unsq.input[0].startswith("values_"):
+            continue
+        squeeze = consumers[node.output[0]]
+        axes2, axes1 = f"{node.name}_axes2", f"{node.name}_axes1"
+        g.initializer.extend(
+            [
+                onnx.numpy_helper.from_array(np.array([2], np.int64), axes2),
+                onnx.numpy_helper.from_array(np.array([1], np.int64), axes1),
+            ]
+        )
+        unsq.input[1] = axes2
+        rows, vals = node.input[1], node.input[0]
+        mul = onnx.helper.make_node("Mul", [rows, vals], [node.output[0]], name=node.name)
+        red = onnx.helper.make_node(
+            "ReduceSum",
+            [node.output[0], axes1],
+            list(squeeze.output),
+            name=squeeze.name,
+            keepdims=0,
+        )
+        for old, new in ((node, mul), (squeeze, red)):
+            i = list(g.node).index(old)
+            g.node.remove(old)
+            g.node.insert(i, new)
+    return model
+
+
+def weight_only(model: onnx.ModelProto, *, bits: int, block: int, accuracy: int) -> onnx.ModelProto:
+    """ONNX Runtime's weight-only block quantization (``MatMulNBits``) of the weight MatMuls,
+    after dynamic quantization of the sparse form's ``Gather`` weight (comparable files)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    gathered = quantize(model, ExportSettings(int8="dynamic"), op_types=["Gather"])
+    q = MatMulNBitsQuantizer(
+        gathered, bits=bits, block_size=block, is_symmetric=True, accuracy_level=accuracy
+    )
+    q.process()
+    return q.model.model
 
 
 def ae_config(items: int, hidden: int) -> dict[str, object]:
@@ -118,17 +172,18 @@ def train_ae(items: int, hidden: int, users: int, steps: int) -> tuple[Network, 
 
 
 def interleaved_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
-    """Median latency of each function, timed round-robin (one call of each per round) so that
-    load changes on a shared machine hit every engine alike."""
+    """Median CPU time (``time.process_time``; every engine runs on one thread) of each function,
+    timed round-robin (one call of each per round) so that load changes on a shared machine hit
+    every engine alike."""
     for fn in fns.values():
         fn()
         fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(runs):
         for key, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = time.process_time()  # CPU time: robust to other jobs on a shared machine
             fn()
-            times[key].append((time.perf_counter() - t0) * 1e3)
+            times[key].append((time.process_time() - t0) * 1e3)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -180,9 +235,15 @@ def bench_model(
         models[label] = (quantize(fp32, settings, calibration=calib, op_types=op_types), form)
         print(f"  {label}: quantized in {time.perf_counter() - t0:.1f} s")
     if sparse:
+        default = VARIANTS["int8 dyn QInt8 per-channel"]
+        old_form = mul_reducesum_form(fp32)
+        models["onnx fp32, first layer Mul+ReduceSum"] = (old_form, form)
+        models["int8 default, first layer Mul+ReduceSum"] = (quantize(old_form, default), form)
+        for bits, block, acc in ((8, 128, 4), (8, 128, 0), (8, 32, 4), (4, 32, 4)):
+            label = f"weight-only MatMulNBits {bits}-bit, block {block}, accuracy_level {acc}"
+            models[label] = (weight_only(fp32, bits=bits, block=block, accuracy=acc), form)
         dense32 = build_onnx(net, outputs=["Output"], input_form="dense")
         models["onnx fp32, dense form"] = (dense32, "dense")
-        default = VARIANTS["int8 dyn QInt8 per-channel"]
         models["int8 dyn QInt8 per-channel, dense form"] = (quantize(dense32, default), "dense")
     size32 = len(fp32.SerializeToString())
     results = []

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from test_sparse_form import assert_first_layer_float_matmul
 from worlds import Trained, trained_autoencoder, trained_digits
 
 from lamina.errors import ModelError, UsageError
@@ -18,7 +19,8 @@ from lamina.export.runtime import densify, load_onnx
 from lamina.export.settings import ExportSettings
 from lamina.export.verify import topk_agreement
 from lamina.predict.pipeline import predict
-from lamina.predict.recs import Csr, parse_recs_line
+from lamina.predict.recs import Csr
+from lamina.predict.recs_file import parse_recs_line
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,7 @@ def test_static_per_channel_export_with_calibration(ae: Trained) -> None:
     ops = {n.op_type for n in onnx.load_model(out).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert load_onnx(out).metadata.quantization["per_channel"] is True
+    assert_first_layer_float_matmul(onnx.load_model(out), gather_int8=False)
 
 
 def test_usage_errors(ae: Trained) -> None:

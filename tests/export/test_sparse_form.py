@@ -19,6 +19,7 @@ from lamina.errors import UsageError
 from lamina.export.api import export_network
 from lamina.export.metadata import ExportMetadata, LayerPort
 from lamina.export.onnx_graph import build_onnx, input_name
+from lamina.export.quantize import activation_matmuls
 from lamina.export.runtime import load_onnx, pad_dense, pad_rows
 from lamina.export.settings import ExportSettings
 from lamina.export.verify import onnx_feeds
@@ -67,7 +68,43 @@ def test_fully_connected_sparse_form_is_a_gather_and_matches_embedding_bag() -> 
     net = net_of(inp(n=(40,), sparse=True), layer("H", 5, ("Input",)), layer("Output", 40, ("H",)))
     check_sparse(net, ("H", "Output"))
     ops = [n.op_type for n in build_onnx(net, outputs=["Output"], input_form="sparse").graph.node]
-    assert ops[:4] == ["Gather", "Unsqueeze", "Mul", "ReduceSum"] and ops.count("MatMul") == 1
+    # values (B, 1, L) @ gathered rows (B, L, 5), then the dense Output layer's MatMul
+    assert ops[:4] == ["Gather", "Unsqueeze", "MatMul", "Squeeze"] and ops.count("MatMul") == 2
+
+
+def assert_first_layer_float_matmul(model: onnx.ModelProto, *, gather_int8: bool) -> None:
+    """The sparse first layer of an int8 export: a float ``MatMul`` of the unquantized values
+    (``Unsqueeze(values_Input)``) with the gathered rows, which are int8 weight rows dequantized
+    when ``gather_int8`` (dynamic), float rows otherwise (static quantizes MatMul/Conv only)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inits = {t.name: t for t in model.graph.initializer}
+    (mm,) = [
+        n
+        for n in model.graph.node
+        if n.op_type == "MatMul"
+        and n.input[0] in producer
+        and producer[n.input[0]].input[0] == "values_Input"
+    ]
+    vals, rows = producer[mm.input[0]], producer[mm.input[1]]
+    assert vals.op_type == "Unsqueeze"  # the values reach the MatMul unquantized
+    if gather_int8:
+        assert rows.op_type == "DequantizeLinear"
+        gather = producer[rows.input[0]]
+        assert inits[gather.input[0]].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    else:
+        gather = rows
+        assert inits[gather.input[0]].data_type == onnx.TensorProto.FLOAT
+    assert gather.op_type == "Gather" and gather.input[1] == "indices_Input"
+
+
+def test_activation_matmuls_are_the_sparse_gathers_only() -> None:
+    net = net_of(inp(n=(40,), sparse=True), layer("H", 5, ("Input",)), layer("Output", 40, ("H",)))
+    model = build_onnx(net, outputs=["Output"], input_form="sparse")
+    (name,) = activation_matmuls(model)
+    node = next(n for n in model.graph.node if n.name == name)
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    assert producers[node.input[1]] == "Gather"
+    assert activation_matmuls(build_onnx(net, outputs=["Output"], input_form="dense")) == []
 
 
 def test_multi_source_sparse_and_dense_inputs() -> None:
@@ -142,8 +179,10 @@ def test_int8_sparse_autoencoder_keeps_top10_and_equals_dense_fp32(ae: Trained) 
     assert sparse8.report.topk_agreement >= 0.99 and sparse8.report.passed
     assert sparse8.report.size_int8 is not None
     assert sparse8.report.size_int8 <= 0.3 * sparse8.report.size_fp32
-    ops = {n.op_type for n in onnx.load_model(sparse8.path).graph.node}
+    model8 = onnx.load_model(sparse8.path)
+    ops = {n.op_type for n in model8.graph.node}
     assert "Gather" in ops and {"MatMulInteger", "DynamicQuantizeMatMul"} & ops
+    assert_first_layer_float_matmul(model8, gather_int8=True)
     dense32 = export_network(
         ae.network,
         ae.dir / "d32.onnx",

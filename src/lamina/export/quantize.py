@@ -19,7 +19,7 @@ import onnx
 from lamina.errors import DependencyError, ModelError
 from lamina.export.settings import ExportSettings
 
-__all__ = ["RowsReader", "quantize"]
+__all__ = ["RowsReader", "activation_matmuls", "quantize"]
 
 CALIBRATION_BATCH = 64  # rows per calibration batch: MinMax only keeps running extremes
 # Static: quantize the weight-bearing ops only. Quantizing the bias Add and activations as well
@@ -61,6 +61,18 @@ class RowsReader:
     def rewind(self) -> None:
         """Start over (ORT calls it between calibration passes)."""
         self._it = self._batches()
+
+
+def activation_matmuls(model: onnx.ModelProto) -> list[str]:
+    """Names of the ``MatMul`` nodes whose B input is not a weight (an initializer).
+
+    In the sparse input form the first layer is ``MatMul(values (B, 1, L), rows (B, L, n))`` of
+    gathered weight rows: quantizing both of its activations would cost accuracy for no speed
+    (it is a (1 x L) x (L x n) product per row), so both modes leave it float; its ``Gather``'s
+    weight is still stored int8 by dynamic quantization.
+    """
+    weights = {t.name for t in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in weights]
 
 
 def quantize(
@@ -117,6 +129,7 @@ def _run(
         quantize_static,
     )
 
+    keep_float = activation_matmuls(model)
     with tempfile.TemporaryDirectory(prefix="lamina-quant-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, src)
@@ -127,6 +140,8 @@ def _run(
                 weight_type=weight_type,
                 per_channel=settings.per_channel,
                 op_types_to_quantize=None if op_types is None else list(op_types),
+                nodes_to_exclude=keep_float,
+                extra_options={"MatMulConstBOnly": True},
             )
         else:
             if not calibration:
@@ -140,6 +155,7 @@ def _run(
                 RowsReader(calibration),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(STATIC_OPS),
+                nodes_to_exclude=keep_float,
                 per_channel=settings.per_channel,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,  # QDQ kernels want signed weights
