@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
-from lamina.data.index import load_index, write_index
+from lamina.data.index import check_index_checksum, file_sha256, load_index, write_index
 from lamina.errors import DataError
 
 VALID = "110510\t26743\n121019\t26740\n121017\t26739\n"
@@ -67,3 +68,14 @@ def test_write_rejects_unreadable_labels_and_keeps_old_file(tmp_path: Path):
         write_index(path, {"ok": 0, "bad\tlabel": 1})
     assert path.read_text() == "old\t0\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_file_sha256_and_the_index_checksum_check(tmp_path: Path) -> None:
+    path = tmp_path / "features_input"
+    write_index(path, {"a": 0, "b": 1})
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert file_sha256(path) == digest
+    check_index_checksum(path, {"features_input": digest}, flag="-i")  # same file: passes
+    check_index_checksum(path, {"features_output": "0" * 64}, flag="-i")  # other name: unchecked
+    with pytest.raises(DataError, match=r"features_input \(-i\): expected .* found a different"):
+        check_index_checksum(path, {"features_input": "0" * 64}, flag="-i")

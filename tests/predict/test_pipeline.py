@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 from tiny_world import N_ITEMS, World, build_world, reference_lines, write_text
 
+from lamina.data.index import file_sha256
 from lamina.errors import ConfigError, DataError, UsageError
 from lamina.predict.metrics import evaluate_rankings, popularity_scores, popularity_top_k
 from lamina.predict.pipeline import PredictResult, evaluate, predict
 from lamina.predict.recs import Csr, top_k
+from lamina.train.network_file import TrainingState, load_network, save_network
 
 
 @pytest.fixture
@@ -311,3 +314,29 @@ def test_layer_defaults_without_an_output_named_output() -> None:
     with pytest.raises(UsageError, match=r"2 Output layers \['A', 'B'\]: choose one with --layer"):
         scoring_layer(config(["A", "B"]))
     assert scoring_layer(config(["A", "B"]), "B").name == "B"
+
+
+def _record_checksums(world: World, checksums: dict[str, str]) -> None:
+    """Re-save the world's network with ``checksums`` in its training state."""
+    nf = load_network(world.network)
+    state = TrainingState(epoch=1, batches=1, optimizer="SGD", index_checksums=checksums)
+    save_network(world.network, replace(nf, training=state))
+
+
+def test_index_files_are_checked_against_the_recorded_checksums(world: World) -> None:
+    good = {
+        name: file_sha256(getattr(world, name)) for name in ("features_input", "features_output")
+    }
+    _record_checksums(world, good)
+    path, _ = run(world, k=3)  # the indices it was trained with: accepted
+    assert path.read_text() == reference_lines(world, world.scores(world.dense()), 3)
+
+    _record_checksums(world, {**good, "features_output": "0" * 64})
+    with pytest.raises(DataError, match=r"features_output \(-o\): expected the feature index"):
+        run(world, out="other.txt", k=3)
+    assert not (world.dir / "other.txt").exists()
+
+    renamed = world.dir / "my_output_index"  # a name nothing was recorded for: not checked
+    renamed.write_bytes(world.features_output.read_bytes())
+    path, _ = run(world, out="renamed.txt", k=3, output_index=renamed)
+    assert path.read_text() == reference_lines(world, world.scores(world.dense()), 3)

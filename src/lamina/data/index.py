@@ -12,6 +12,7 @@ whole.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,13 @@ from pathlib import Path
 from lamina.atomic import atomic_path
 from lamina.errors import DataError
 
-__all__ = ["load_index", "write_index", "write_index_to"]
+__all__ = [
+    "check_index_checksum",
+    "file_sha256",
+    "load_index",
+    "write_index",
+    "write_index_to",
+]
 
 
 def load_index(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -121,3 +128,38 @@ def write_index_to(
         )
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
         out.write(text)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_index_checksum(
+    path: str | os.PathLike[str], recorded: Mapping[str, str], *, flag: str
+) -> None:
+    """Refuse an index file that is not the one a network was trained with.
+
+    ``recorded`` maps index names to SHA-256 digests (``lamina train --feature-index NAME=PATH``
+    stores them in the network file). A file is checked when its name is one of the recorded
+    names (``features_input`` for ``.../features_input``); other files pass unchecked, since
+    nothing says which recorded index they stand for.
+
+    Raises:
+        DataError: the file's name is recorded with another digest.
+    """
+    name = Path(path).name
+    if name not in recorded:
+        return
+    found = file_sha256(path)
+    if found != recorded[name]:
+        raise DataError(
+            f"{path} ({flag}): expected the feature index {name!r} the network was trained with "
+            f"(sha256 {recorded[name][:12]}...), found a different file (sha256 {found[:12]}...)",
+            hint="another index maps labels to other units: use the index files written when "
+            "the training data was converted",
+        )

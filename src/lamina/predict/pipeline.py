@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from lamina.atomic import atomic_path
-from lamina.data.index import load_index
+from lamina.data.index import check_index_checksum, load_index
 from lamina.data.schema import DatasetAttributes
 from lamina.errors import DataError, UsageError
 from lamina.predict.filters import FilterStats, load_filters
@@ -86,6 +86,7 @@ class _Backend:
     analog: Any  # dataset name -> True when trained on analog (non-Boolean) data
     run: Any  # (rows, input_layer, layers, batch, progress) -> Iterator[LayerBatch]
     rows_for_progress: Any  # (progress, rows) -> bool
+    checksums: dict[str, str]  # index name -> sha256 recorded at training (may be empty)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def predict(
         input_type == "auto" and backend.analog(in_layer.dataset or "")
     )
     units_out = backend.units(out_layer.name, "--dump-layer" if dump_layer else "--layer")
+    check_index_checksum(input_index, backend.checksums, flag="-i")
     features = load_index(input_index)
     _check_index(features, backend.units(in_layer.name, "-d"), input_index, in_layer.name)
     text = read_text_rows(input_path, features, analog=analog)
@@ -219,6 +221,7 @@ def predict(
     if dump_layer is not None:
         _dump(parts, text.samples, out_layer.name, units_out, output_path, fmt)
         return result
+    check_index_checksum(output_index, backend.checksums, flag="-o")  # type: ignore[arg-type]
     index = load_index(output_index)  # type: ignore[arg-type]
     _check_index(index, units_out, output_index, out_layer.name)
     labels = labels_by_column(index)
@@ -272,6 +275,7 @@ def _open(network: str | os.PathLike[str], *, engine: str, device: str) -> _Back
         analog=lambda dataset: _trained_on_analog(model, dataset),
         run=run,
         rows_for_progress=show_progress,
+        checksums={} if model.file.training is None else dict(model.file.training.index_checksums),
     )
 
 
@@ -298,6 +302,7 @@ def _open_onnx(network: str | os.PathLike[str], *, device: str) -> _Backend:
         analog=analog,
         run=model.run_layers,
         rows_for_progress=show_progress,
+        checksums=dict(model.metadata.index_checksums),
     )
 
 

@@ -9,20 +9,19 @@ and reported.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.data.index import file_sha256
 from lamina.errors import CheckpointError
 from lamina.train.network_file import NetworkFile, find_latest_checkpoint, load_network
 
 __all__ = [
     "ResumePoint",
     "existing_checkpoints",
-    "file_sha256",
     "find_resume_point",
     "remove_stale_temp_files",
 ]
@@ -113,15 +112,6 @@ def remove_stale_temp_files(network_path: Path) -> list[Path]:
             entry.unlink()
             removed.append(entry)
     return removed
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def index_checksums(indices: Mapping[str, str | os.PathLike[str]]) -> dict[str, str]:
