@@ -8,15 +8,16 @@ over all outputs, batch 256, Adam (lr 1e-3, betas 0.9/0.999). Variants, interlea
   ``nn.Linear``, ``binary_cross_entropy_with_logits(reduction="sum") / B``, ``torch.optim.Adam``
   with default settings (the single-tensor loop on CPU).
 * ``lamina``: what ``lamina train`` runs per minibatch: ``lamina.nn.build_network`` (sparse input
-  through ``F.embedding_bag``), ``lamina.train.losses.output_loss`` (fused sparse sigmoid
-  cross-entropy), objective ``loss_sum / B``, ``make_optimizer(Optimizer.ADAM)`` (fused Adam).
-* ``lamina (addmm FC, before H17)``: the same with the dense FullyConnected path of the previous
-  code base: ``torch.addmm(b, x, W)`` and autograd's ``AddmmBackward`` (``mm(dZ, W.t())``,
-  ``mm(x.t(), dZ)``, ``dZ.sum(0)``). ``lamina`` itself uses ``lamina.nn.affine`` (bias folded
-  into the GEMMs through one ``[W; b]`` buffer, ``dX`` through oneDNN).
+  through ``F.embedding_bag``; in training the output sigmoid and the sparse layer's weight
+  gradient run Lamina's C kernels, ``lamina.nn.native``), ``lamina.train.losses.output_loss``
+  (fused sparse sigmoid cross-entropy), objective ``loss_sum / B``,
+  ``make_optimizer(Optimizer.ADAM)`` (fused Adam).
+* ``lamina, LAMINA_NATIVE=0``: the same code with the C kernels switched off (their pure-torch
+  twins, as where no C compiler is available).
 
 Before timing, the script proves the variants do the same work: with lamina's weights copied into
-the naive model, the loss, every gradient and one Adam update agree (float32 tolerances).
+the naive model, the loss, every gradient and one Adam update agree (float32 tolerances), for both
+lamina paths.
 
 FLOP lower bound of one step, from GEMM rates measured in the same run, timed interleaved with the
 steps: each of the three output-layer GEMMs (forward ``h W``, input gradient ``g W^T``, weight
@@ -44,6 +45,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import multiprocessing
@@ -51,8 +53,7 @@ import os
 import platform
 import statistics
 import time
-import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ from lamina.config.enums import Activation, ErrorFunction, Optimizer
 from lamina.config.loader import load_config
 from lamina.data.batch import SparseBatch
 from lamina.nn import build_network
-from lamina.nn.layers import FullyConnected, LayerInput
+from lamina.nn.native import load as load_native
 from lamina.train.losses import output_loss
 from lamina.train.memory import keep_freed_memory
 from lamina.train.optimizers import make_optimizer
@@ -128,11 +129,29 @@ def autoencoder(items: int, hidden: int, seed: int) -> nn.Module:
     return build_network(config, {"in": (items,), "out": (items,)}, seed=seed)
 
 
-class LaminaStep:
-    """The trainer's per-minibatch work: forward, output_loss, loss_sum / B backward, Adam step."""
+@contextlib.contextmanager
+def native_kernels(on: bool) -> Iterator[None]:
+    """Run with Lamina's C kernels (the default) or force its pure-torch path (LAMINA_NATIVE=0)."""
+    before = os.environ.get("LAMINA_NATIVE")
+    os.environ["LAMINA_NATIVE"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["LAMINA_NATIVE"]
+        else:
+            os.environ["LAMINA_NATIVE"] = before
 
-    def __init__(self, net: nn.Module) -> None:
-        self.net = net
+
+class LaminaStep:
+    """The trainer's per-minibatch work: forward, output_loss, loss_sum / B backward, Adam step.
+
+    ``native=False`` runs the same code with ``LAMINA_NATIVE=0`` (the pure-torch twins of the C
+    kernels: what ``lamina train`` does where no C compiler is available).
+    """
+
+    def __init__(self, net: nn.Module, *, native: bool = True) -> None:
+        self.net, self.native = net, native
         weights = [c.weight for c in net.connections]  # type: ignore[attr-defined]
         biases = [c.bias for c in net.connections]  # type: ignore[attr-defined]
         self.opt = make_optimizer(
@@ -150,10 +169,11 @@ class LaminaStep:
         )
 
     def __call__(self, batch: SparseBatch) -> float:
-        loss = self.loss(batch)
-        self.opt.zero_grad(set_to_none=True)
-        (loss / batch.batch_size).backward()
-        self.opt.step()
+        with native_kernels(self.native):
+            loss = self.loss(batch)
+            self.opt.zero_grad(set_to_none=True)
+            (loss / batch.batch_size).backward()
+            self.opt.step()
         return loss.item()
 
 
@@ -176,36 +196,6 @@ class NaiveStep:
         return loss.item()
 
 
-def _addmm_forward(
-    self: FullyConnected, inputs: Sequence[LayerInput], skips: Sequence[torch.Tensor] = ()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """FullyConnected.forward as before lamina.nn.affine: dense sources use one addmm."""
-    z: torch.Tensor | None = None
-    for key, x in zip(self.source_keys, inputs, strict=True):
-        w = self.weights[key].t() if self.transposed[key] else self.weights[key]  # (n_in, n_out)
-        b = self.biases[key]
-        if isinstance(x, SparseBatch):
-            values = None if x.values is None else x.values.to(w.dtype)
-            y = F.embedding_bag(
-                x.indices, w, x.offsets, mode="sum", per_sample_weights=values,
-                include_last_offset=True,
-            ) + b  # fmt: skip
-        else:
-            y = torch.addmm(b, x.reshape(x.shape[0], -1), w)  # (B, n_out) = b + X W
-        z = y if z is None else z + y
-    assert z is not None
-    return self.finish(z, skips)
-
-
-def with_addmm(net: nn.Module) -> nn.Module:
-    """Patch this network's FullyConnected layers (only this instance) with ``_addmm_forward``:
-    the FC path before ``lamina.nn.affine`` (H10's proposed diff, applied until H17)."""
-    for module in net.modules():
-        if isinstance(module, FullyConnected):
-            module.forward = types.MethodType(_addmm_forward, module)  # type: ignore[method-assign]
-    return net
-
-
 # ---- proof that the variants do the same work ----
 def check_same_math(lamina: LaminaStep, naive: NaiveStep, batch: SparseBatch) -> dict[str, float]:
     """Copy lamina's weights into the naive model; compare loss, gradients, one Adam update."""
@@ -222,18 +212,21 @@ def check_same_math(lamina: LaminaStep, naive: NaiveStep, batch: SparseBatch) ->
             dst.copy_(src)  # nn.Linear stores W^T
     pairs = [(w1, lin1.weight, True), (b1, lin1.bias, False)]
     pairs += [(w2, lin2.weight, True), (b2, lin2.bias, False)]
-    loss_l = lamina.loss(batch)
+    with native_kernels(lamina.native):
+        loss_l = lamina.loss(batch)
+        lamina.opt.zero_grad(set_to_none=True)
+        (loss_l / batch.batch_size).backward()
     loss_n = naive.loss(batch)
-    for step, loss in ((lamina, loss_l), (naive, loss_n)):
-        step.opt.zero_grad(set_to_none=True)
-        (loss / batch.batch_size).backward()
+    naive.opt.zero_grad(set_to_none=True)
+    (loss_n / batch.batch_size).backward()
     report = {"loss_rel_diff": abs(loss_l.item() - loss_n.item()) / abs(loss_n.item())}
     grad_err = 0.0
     for p_l, p_n, transposed in pairs:
         g_l = p_l.grad.t() if transposed else p_l.grad
         grad_err = max(grad_err, float((g_l - p_n.grad).abs().max() / p_n.grad.abs().max()))
     report["grad_max_rel_diff"] = grad_err
-    lamina.opt.step()
+    with native_kernels(lamina.native):
+        lamina.opt.step()
     naive.opt.step()
     upd = 0.0
     for p_l, p_n, transposed in pairs:
@@ -398,11 +391,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     variants: dict[str, Step] = {
         "naive": NaiveStep(N, H),
         "lamina": LaminaStep(autoencoder(N, H, args.seed)),
-        "lamina (addmm FC, before H17)": LaminaStep(with_addmm(autoencoder(N, H, args.seed))),
+        "lamina, LAMINA_NATIVE=0": LaminaStep(autoencoder(N, H, args.seed), native=False),
     }
-    check_net = LaminaStep(autoencoder(N, H, args.seed + 1))
-    same = check_same_math(check_net, NaiveStep(N, H), batches[0])
-    del check_net
+    native = load_native() is not None
+    same = {}
+    for label, on in (("native", True), ("torch", False)):
+        check = LaminaStep(autoencoder(N, H, args.seed + 1), native=on)
+        same[label] = check_same_math(check, NaiveStep(N, H), batches[0])
+        del check
 
     probes = gemm_probes(B, H, N, args.seed)
     names = [*variants, *probes]
@@ -465,6 +461,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "keep_freed_memory": kept,
+        "native_kernels": native,
         "load_avg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "shape": {"B": B, "H": H, "N": N, "mean_nnz_per_batch": nnz, "nnz_per_row": nnz / B},
         "rounds": args.rounds,
@@ -482,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     }
     print(
         f"{result['date']} | {result['machine']} | torch {torch.__version__}, "
-        f"{result['threads']} thread(s), keep_freed_memory={kept} | "
+        f"{result['threads']} thread(s), keep_freed_memory={kept}, C kernels={native} | "
         f"load avg before/after {result['load_avg_before_after']}"
     )
     print(

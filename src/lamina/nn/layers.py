@@ -25,6 +25,7 @@ from lamina.data.batch import SparseBatch
 from lamina.errors import ModelError
 from lamina.nn.affine import affine_parameters, dense_affine
 from lamina.nn.geometry import crop_to
+from lamina.nn.native import sigmoid_training, sparse_affine
 
 __all__ = ["Convolutional", "FullyConnected", "LayerInput", "LayerModule", "Pooling", "SourceSpec"]
 
@@ -85,12 +86,25 @@ class LayerModule(nn.Module):
     def finish(
         self, z: torch.Tensor, skips: Sequence[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add skips, normalise, activate, drop: returns ``(z, a)``, both (B, *out_shape)."""
+        """Add skips, normalise, activate, drop: returns ``(z, a)``, both (B, *out_shape).
+
+        In training (grad enabled), a Sigmoid on a (B, N) layer runs
+        :func:`lamina.nn.native.sigmoid_training`: torch's values to float32 rounding, in one pass
+        that also leaves the softplus row sums the sigmoid cross-entropy losses need.
+        """
         for skip in skips:
             z = z + skip.reshape(z.shape)
         if self.batch_norm is not None:
             z = self.batch_norm(z)
-        a = self.activation(z)
+        if (
+            type(self.activation) is nn.Sigmoid
+            and self.training
+            and z.dim() == 2
+            and z.requires_grad
+        ):
+            a = sigmoid_training(z)  # one fused pass; leaves softplus(z) row sums for the loss
+        else:
+            a = self.activation(z)
         if self.dropout is not None:
             a = self.dropout(a)
         return z, a
@@ -123,7 +137,8 @@ class FullyConnected(LayerModule):
     """``Z = sum_s (X_s . W_s + b_s)``; ``W_s`` is ``(n_in, n_out)`` as DSSTNE stores it.
 
     A source given as a :class:`SparseBatch` goes through ``F.embedding_bag`` (sum of the weight
-    rows of its non-zeros, times their values) and is never densified. Each connection's ``W`` and
+    rows of its non-zeros, times their values) and is never densified; its weight gradient is
+    written directly (:func:`lamina.nn.native.sparse_affine`). Each connection's ``W`` and
     ``b`` share one ``[W; b]`` buffer so that a dense source's bias work is folded into the GEMMs
     (:mod:`lamina.nn.affine`); both stay ordinary Parameters of shapes (n_in, n_out) and (n_out,).
     """
@@ -150,18 +165,7 @@ class FullyConnected(LayerModule):
                         f"sparse input of width {x.width} feeds a connection with "
                         f"{w.shape[0]} inputs"
                     )
-                values = None if x.values is None else x.values.to(w.dtype)
-                y = (
-                    F.embedding_bag(
-                        x.indices,
-                        w,
-                        x.offsets,
-                        mode="sum",
-                        per_sample_weights=values,
-                        include_last_offset=True,
-                    )
-                    + self.biases[key]
-                )  # (B, n_out)
+                y = sparse_affine(x, w, self.biases[key])  # (B, n_out)
             else:  # b + X W with the bias folded into the GEMMs (addmm if W is shared)
                 y = dense_affine(x.reshape(x.shape[0], -1), w, self.biases[key])
             z = y if z is None else z + y

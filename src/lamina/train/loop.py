@@ -5,6 +5,8 @@ Per minibatch: forward in training mode (dropout; denoised sparse inputs) -> err
 minibatch -> divergence brake -> backward of ``loss_sum / B + sparseness penalties`` (DSSTNE's 1/B
 gradient scale; shared weights' gradients divided by their sharing count, as DSSTNE does) ->
 optimizer step (L2/L1 decay of weight matrices inside it, biases never decayed) -> ``WeightNorm``.
+On the CPU, constructing a :class:`Stepper` calls :func:`lamina.train.memory.keep_freed_memory`
+(process-wide; same results, no page faults per step: benchmarks/README.md, "Training throughput").
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lamina.nn import Network, NetworkOutputs
 from lamina.train.brake import DivergenceBrake
 from lamina.train.denoising import DenoisingMask
 from lamina.train.losses import output_loss_and_error
+from lamina.train.memory import keep_freed_memory
 from lamina.train.optimizers import make_optimizer
 from lamina.train.options import Hyperparameters
 from lamina.train.regularization import penalized_layers, regularization_error, sparseness_penalty
@@ -87,6 +90,8 @@ class Stepper:
     ) -> None:
         config: NetworkConfig = network.config
         self.network, self.config, self.hyper, self.device = network, config, hyper, device
+        if device.type == "cpu":
+            keep_freed_memory()  # glibc: reuse freed (B, N) blocks, no page faults every step
         self.weights, others = parameter_groups(network)
         self.optimizer = make_optimizer(
             hyper.optimizer,
@@ -147,7 +152,8 @@ class Stepper:
         reported = torch.zeros((), device=self.device)
         for lay in self.outputs:
             z, a = out.preactivations[lay.name], out.activations[lay.name]
-            z, a = z.reshape(z.shape[0], -1), a.reshape(a.shape[0], -1)
+            if z.dim() != 2:  # (B, N) ones as they are: the fused loss recognises them
+                z, a = z.reshape(z.shape[0], -1), a.reshape(a.shape[0], -1)
             kwargs: dict[str, Any] = {
                 "error_function": self.config.error_function,
                 "activation": lay.activation,

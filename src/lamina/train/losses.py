@@ -16,19 +16,15 @@ indicator targets as the distribution t = 1/nnz over the row's listed units (DSS
 ``a - 1/nnz``); analog targets are used as stored.
 
 Hot path: CrossEntropy, SMCE and DSMCE on a Sigmoid output with a sparse target (the recommender
-case; the output layer is 80-85 % of a training step) run through one ``autograd.Function``:
-forward is one softplus pass over the B x N logits plus O(nnz) gathers; backward is one pass
-writing ``grad_z = go * w * a`` (DSSTNE's raw delta, from ``a``: no second sigmoid) plus an O(nnz)
-scatter for the listed units (the non-zero delta). No other (B, N) temporary is kept, and sums over
-B x N units are cascade sums in the input dtype, accumulated in float64 per row.
-``output_loss_and_error`` also returns the unboosted error DSSTNE reports, from the same pass.
+case) run through :mod:`lamina.train.sigmoid_loss`: one fused pass over the B x N logits (shared
+with the output sigmoid in training) and one for the gradient, plus O(nnz) corrections; sums over
+B x N units are float32 per block, float64 per row. ``output_loss_and_error`` also returns the
+unboosted error DSSTNE reports, from the same pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +33,7 @@ from lamina.config.enums import Activation, ErrorFunction, label
 from lamina.config.model import SMCE, DeltaBoost
 from lamina.data.batch import SparseBatch
 from lamina.errors import ConfigError, ModelError, NotSupportedError
+from lamina.train.sigmoid_loss import sigmoid_terms, sparse_sigmoid_loss
 
 __all__ = ["check_error_function", "output_loss", "output_loss_and_error"]
 
@@ -154,135 +151,6 @@ def _sparse_terms(
     )
 
 
-@dataclass(frozen=True)
-class _SigmoidTerms:
-    """Per-unit errors of the sigmoid cross-entropy family on sparse targets (spec 2.3/2.4).
-
-    Unlisted units: ``zero_scale * softplus(z)`` where ``a > zero_target`` (no margin if None).
-    Listed units with value v: ``one_scale * bce(z, v)`` if ``bce`` (CrossEntropy), else
-    ``one_scale * softplus(-z) * (v if scale_by_v else 1)`` where ``a < one_target`` (SMCE, DSMCE).
-    """
-
-    zero_scale: float
-    one_scale: float
-    zero_target: float | None = None
-    one_target: float | None = None
-    bce: bool = True
-    scale_by_v: bool = False
-
-    def listed(self, z: torch.Tensor, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """(nnz,) error of listed units."""
-        if self.bce:
-            return self.one_scale * F.binary_cross_entropy_with_logits(z, v, reduction="none")
-        term = self.one_scale * F.softplus(-z) * (v if self.scale_by_v else 1.0)
-        return term if self.one_target is None else torch.where(a < self.one_target, term, 0.0)
-
-    def listed_delta(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """(nnz,) d(listed)/dz, DSSTNE's non-zero delta kernel."""
-        if self.bce:
-            return self.one_scale * (a - v)
-        delta = self.one_scale * (a - 1.0) * (v if self.scale_by_v else 1.0)
-        return delta if self.one_target is None else torch.where(a < self.one_target, delta, 0.0)
-
-    def unboosted(self) -> _SigmoidTerms:
-        """These terms without DeltaBoost (the boost is CrossEntropy's scales, never SMCE's)."""
-        return _SigmoidTerms(zero_scale=1.0, one_scale=1.0) if self.bce else self
-
-    def zero_mask(self, a: torch.Tensor) -> torch.Tensor | None:
-        """Bool mask of unlisted units inside the margin, None when every unit counts."""
-        return None if self.zero_target is None else a > self.zero_target
-
-
-class _SparseSigmoidLoss(torch.autograd.Function):
-    """Sigmoid cross-entropy family summed over all B x N units against a sparse target, with
-    DSSTNE's sparse delta kernels as its backward (kDelta.cu: raw ``zero_scale * w * a``, then the
-    listed units' non-zero delta). Using ``a`` rather than recomputing ``sigmoid(z)`` is DSSTNE's
-    own delta and saves a transcendental pass; ``a`` must be the output activation of ``z``.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        z: torch.Tensor,
-        a: torch.Tensor,
-        rows: torch.Tensor,
-        cols: torch.Tensor,
-        v: torch.Tensor,
-        w: torch.Tensor | None,
-        terms: _SigmoidTerms,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """z, a: (B, N); rows, cols: (nnz,) int64; v: (nnz,) target values; w: (B,) or None.
-
-        Returns (error with ``terms``, error without DeltaBoost), both 0-d; the second is not
-        differentiable and costs only O(nnz) more (the softplus pass is shared).
-        """
-        flat = rows * z.shape[1] + cols  # (nnz,) offsets into the contiguous (B, N) buffers
-        z_nz = z.reshape(-1).index_select(0, flat)  # (nnz,)
-        a_nz = a.reshape(-1).index_select(0, flat)
-        mask_nz = terms.zero_mask(a_nz)
-        softplus_nz = F.softplus(z_nz)
-        softplus_nz = softplus_nz if mask_nz is None else torch.where(mask_nz, softplus_nz, 0.0)
-        corrections = []
-        for t in (terms, terms.unboosted()):  # listed units replace their raw term
-            correction = t.listed(z_nz, a_nz, v) - t.zero_scale * softplus_nz  # (nnz,)
-            corrections.append(correction if w is None else w[rows] * correction)
-        raw_terms = F.softplus(z)  # (B, N): the only full pass of the forward
-        mask = terms.zero_mask(a)
-        if mask is not None:
-            raw_terms = raw_terms.masked_fill_(~mask, 0.0)
-        if w is None:  # cascade sum in z's dtype, then float64
-            raw = raw_terms.sum().to(torch.float64)
-        else:
-            raw = (w.to(torch.float64) * raw_terms.sum(dim=1)).sum()
-        total, plain = (
-            t.zero_scale * raw + c.sum(dtype=torch.float64)
-            for t, c in zip((terms, terms.unboosted()), corrections, strict=True)
-        )
-        ctx.save_for_backward(a, rows, flat, v, w)
-        ctx.terms = terms
-        plain = plain.to(z.dtype)
-        ctx.mark_non_differentiable(plain)
-        return total.to(z.dtype), plain
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: Any, go: torch.Tensor, _go_plain: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, ...]:
-        """grad_z (B, N) = go * w * (zero_scale * a on unlisted units, listed delta on listed)."""
-        a, rows, flat, v, w = ctx.saved_tensors
-        terms: _SigmoidTerms = ctx.terms
-        scale = go * terms.zero_scale if w is None else (go * terms.zero_scale * w)[:, None]
-        grad = torch.mul(a, scale).contiguous()  # (B, N): the only full pass of the backward
-        mask = terms.zero_mask(a)
-        if mask is not None:
-            grad.masked_fill_(~mask, 0.0)
-        a_nz = a.reshape(-1).index_select(0, flat)
-        zero_nz = terms.zero_scale * a_nz
-        mask_nz = terms.zero_mask(a_nz)
-        zero_nz = zero_nz if mask_nz is None else torch.where(mask_nz, zero_nz, 0.0)
-        fix = terms.listed_delta(a_nz, v) - zero_nz  # listed units: replace raw by non-zero delta
-        fix = go * fix if w is None else go * w[rows] * fix
-        grad.view(-1).index_add_(0, flat, fix.to(grad.dtype))
-        return grad, None, None, None, None, None, None
-
-
-def _sigmoid_terms(ef: ErrorFunction, smce: SMCE, boost: DeltaBoost, analog: bool) -> _SigmoidTerms:
-    """The fused path's terms for CrossEntropy (with DeltaBoost), SMCE and DSMCE."""
-    if ef == EF.CROSS_ENTROPY:
-        return _SigmoidTerms(zero_scale=boost.zero, one_scale=boost.one)
-    # a >= 0 always, and the raw term of a unit with a == 0 is 0: no zero margin when zt <= 0.
-    zero_target = smce.zero_target if smce.zero_target > 0 else None
-    return _SigmoidTerms(
-        zero_scale=smce.zero_scale,
-        one_scale=smce.one_scale,
-        zero_target=zero_target,
-        one_target=smce.one_target,
-        bce=False,
-        scale_by_v=ef == EF.DATA_SCALED_MARGINAL_CROSS_ENTROPY and analog,
-    )
-
-
 def _sparse_sum(
     z: torch.Tensor,
     a: torch.Tensor,
@@ -310,9 +178,8 @@ def _sparse_sum(
     analog = target.values is not None
     v = target.values.to(z) if target.values is not None else torch.ones_like(rows, dtype=z.dtype)
     if act == Activation.SIGMOID and ef in _CE_FAMILY:
-        terms = _sigmoid_terms(ef, smce, boost, analog)
-        total, plain = _SparseSigmoidLoss.apply(z, a, rows, cols, v, weights, terms)
-        return total, plain
+        terms = sigmoid_terms(ef, smce, boost, analog=analog)
+        return sparse_sigmoid_loss(z, a, target.offsets, rows, cols, v, weights, terms)
     w = torch.ones(n_rows, dtype=z.dtype, device=z.device) if weights is None else weights
     w_nz = w[rows]  # (nnz,)
     if act == Activation.SOFTMAX:
