@@ -68,3 +68,10 @@ def test_regularization_error() -> None:
     # 0.5 * 0.1 * (1 + 4 + 9) + 0.01 * (1 + 2 + 3)
     assert regularization_error([w1, w2], 0.1, 0.01) == pytest.approx(0.7 + 0.06)
     assert regularization_error([], 0.1, 0.01) == 0.0
+
+
+def test_regularization_error_matches_float64_on_a_large_matrix() -> None:
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(3000, 700, generator=gen)  # 2.1 M weights: float32 sums must stay accurate
+    ref = 0.5 * 1e-4 * float((w.double() ** 2).sum()) + 1e-5 * float(w.double().abs().sum())
+    assert regularization_error([w], 1e-4, 1e-5) == pytest.approx(ref, rel=1e-6)

@@ -83,16 +83,18 @@ def regularization_error(
         lambda_l1: L1 coefficient.
 
     Returns:
-        The error as a Python float (accumulated in float64).
+        The error as a Python float (per matrix a float32 cascade sum, ~1e-7 relative; the
+        matrices and terms added in float64). It is only reported, never differentiated: a
+        float64 norm cost ~15 ms per minibatch on a 6.8 M-weight network, this ~9 ms.
     """
     if not lambda_l2 and not lambda_l1:
         return 0.0
     total = 0.0
-    with torch.no_grad():  # norms accumulate in float64 without a float64 copy of the weights
+    with torch.no_grad():
         for w in params:
             if lambda_l2:
-                l2 = float(torch.linalg.vector_norm(w.detach(), dtype=torch.float64))
-                total += 0.5 * lambda_l2 * l2 * l2
+                w32 = w.detach()
+                total += 0.5 * lambda_l2 * float((w32 * w32).sum())
             if lambda_l1:
                 l1 = float(torch.linalg.vector_norm(w.detach(), ord=1, dtype=torch.float64))
                 total += lambda_l1 * l1
