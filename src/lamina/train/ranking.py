@@ -27,11 +27,16 @@ __all__ = ["RankingAccumulator"]
 RECALL_K, NDCG_K = 20, 10
 
 
-def _rows(x: SparseBatch | torch.Tensor) -> list[np.ndarray]:
-    """The column indices of each row of a sparse minibatch."""
+def _mask(x: SparseBatch | torch.Tensor, width: int) -> torch.Tensor:
+    """(B, width) bool: True at the columns a sparse minibatch row lists (columns past ``width``
+    dropped)."""
     assert isinstance(x, SparseBatch)
-    indices, offsets = x.indices.cpu().numpy(), x.offsets.cpu().numpy()
-    return [indices[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1)]
+    indices, offsets = x.indices.cpu(), x.offsets.cpu()
+    rows = torch.repeat_interleave(torch.arange(offsets.numel() - 1), offsets.diff())
+    keep = indices < width
+    mask = torch.zeros(offsets.numel() - 1, width, dtype=torch.bool)
+    mask[rows[keep], indices[keep]] = True
+    return mask
 
 
 class RankingAccumulator:
@@ -72,27 +77,29 @@ class RankingAccumulator:
         return cls(outs[0].name, str(ins[0].dataset), str(outs[0].dataset), target.stride)
 
     def add(self, batch: Batch, out: NetworkOutputs) -> None:
-        """Score one minibatch with its forward outputs."""
+        """Score one minibatch with its forward outputs (vectorized over its rows)."""
         size = batch.size
-        scores = out.activations[self.output].reshape(size, -1).detach().float().cpu().clone()
+        scores = out.activations[self.output].reshape(size, -1).detach().float().cpu()
         width = min(scores.shape[1], self.width)
-        scores = scores[:, :width]
-        seen, wanted = _rows(batch[self.inputs]), _rows(batch[self.targets])
-        for b, items in enumerate(seen):
-            scores[b, torch.from_numpy(items[items < width])] = -math.inf
+        seen = _mask(batch[self.inputs], width)  # (B, width)
+        relevant = _mask(batch[self.targets], width) & ~seen  # (B, width)
+        scores = scores[:, :width].masked_fill(seen, -math.inf)
         k = min(RECALL_K, width)
-        top = torch.topk(scores, k, dim=1).indices.numpy()  # (B, k)
-        for b in range(size):
-            relevant = np.setdiff1d(wanted[b], seen[b])
-            if relevant.size == 0:
-                continue
-            hits = np.isin(top[b], relevant)  # (k,)
-            self.recall += hits[:RECALL_K].sum() / min(RECALL_K, relevant.size)
-            n = min(NDCG_K, k)
-            dcg = float((hits[:n] * self._discount[:n]).sum())
-            idcg = float(self._discount[: min(NDCG_K, relevant.size)].sum())
-            self.ndcg += dcg / idcg
-            self.users += 1
+        top = torch.topk(scores, k, dim=1).indices  # (B, k)
+        hits = relevant.gather(1, top).double()  # (B, k)
+        counts = relevant.sum(dim=1)  # (B,)
+        users = counts > 0
+        if not bool(users.any()):
+            return
+        hits, counts = hits[users], counts[users].double()
+        discount = torch.from_numpy(self._discount)
+        n = min(NDCG_K, k)
+        recall = hits[:, :RECALL_K].sum(dim=1) / counts.clamp(max=RECALL_K)
+        ideal = torch.cumsum(discount, 0)[(counts.clamp(max=NDCG_K) - 1).long()]
+        ndcg = (hits[:, :n] * discount[:n]).sum(dim=1) / ideal
+        self.recall += float(recall.sum())
+        self.ndcg += float(ndcg.sum())
+        self.users += int(users.sum())
 
     def result(self) -> dict[str, float]:
         """``{"recall@20": ..., "ndcg@10": ...}``, or ``{}`` if no example had relevant items."""
