@@ -256,3 +256,34 @@ def test_checkpoints_of_an_earlier_run_need_resume_or_overwrite(workdir: Path) -
     fresh = invoke(*BASE, "-e", "1", "--overwrite")
     assert fresh.exit_code == 0 and "removed checkpoint" in fresh.stdout
     assert sorted(p.name for p in workdir.glob("gl.nc*")) == ["gl.nc"]
+
+
+def test_early_stopping_flags(workdir: Path) -> None:
+    result = invoke(
+        *BASE,
+        "-e",
+        "4",
+        "--validation-fraction",
+        "0.25",
+        "--early-stopping",
+        "VALIDATION_ERROR",
+        "--patience",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"gl\.nc after \d epochs \(it holds epoch \d, the best\)", result.output)
+    state = load_network("gl.nc").training
+    assert state is not None and len(state.metrics["validation_error"]) == state.epoch
+    errors = state.metrics["validation_error"]
+    assert errors[-1] == min(errors)  # the file holds the best epoch: nothing after it was better
+    # inputs == targets here (plain reconstruction): no ranking metric is reported; the first
+    # epoch's state is kept so that nothing is lost
+    no_rank = invoke(
+        *BASE, "--overwrite", "--validation-fraction", "0.25", "--early-stopping", "ndcg@10"
+    )
+    assert no_rank.exit_code == 2 and "reports no such validation metric" in no_rank.output
+    assert "Saved epoch 1 to gl.nc" in no_rank.output
+    state = load_network("gl.nc").training
+    assert state is not None and state.epoch == 1
+    bad = invoke(*BASE, "--overwrite", "--early-stopping", "ndcg@10")
+    assert bad.exit_code == 2 and "--validation" in bad.output

@@ -82,6 +82,20 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--overwrite", is_flag=True, help="Replace an existing network file.")
 @validation_options
 @click.option(
+    "--early-stopping",
+    "early_stopping",
+    type=click.Choice(["ndcg@10", "recall@20", "validation_error"], case_sensitive=False),
+    help="Monitor this validation metric: -n keeps the best epoch, and training stops "
+    "--patience epochs after it (needs --validation or --validation-fraction).",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Epochs without improvement before --early-stopping ends training.",
+)
+@click.option(
     "--seed",
     type=int,
     help="Seed of initialization, shuffling, denoising, dropout.  [default: 12134, as DSSTNE; "
@@ -109,7 +123,9 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
     "feature_index",
     multiple=True,
     metavar="NAME=PATH",
-    help="Index file to checksum into the network file (repeatable).",
+    help="Index file to checksum into the network file (repeatable); NAME is the file name "
+    "predict will be given (e.g. features_input): predict refuses a file of that name with "
+    "other content.",
 )
 @click.option(
     "--logdir",
@@ -136,6 +152,8 @@ def train(
     overwrite: bool,
     validation: tuple[Path, ...],
     validation_fraction: float | None,
+    early_stopping: str | None,
+    patience: int,
     seed: int | None,
     device: str,
     threads: int | None,
@@ -184,6 +202,8 @@ def train(
         brake=not no_brake,
         validation=validation,
         validation_fraction=validation_fraction,
+        early_stopping=early_stopping,
+        patience=patience,
         feature_indices=_parse_index(feature_index),
         logdir=logdir,
         tensorboard=not no_tensorboard,
@@ -199,4 +219,7 @@ def train(
         network_path=network_path,
         options=options,
     )
-    click.echo(f"Saved {result.network_path} after {result.epochs_completed} epochs.", err=True)
+    kept = "" if result.best_epoch is None else f" (it holds epoch {result.best_epoch}, the best)"
+    click.echo(
+        f"Saved {result.network_path} after {result.epochs_completed} epochs{kept}.", err=True
+    )

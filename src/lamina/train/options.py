@@ -21,6 +21,7 @@ from lamina.errors import UsageError
 
 __all__ = [
     "DSSTNE_SEED",
+    "EARLY_STOPPING_METRICS",
     "EpochReport",
     "Hyperparameters",
     "TrainOptions",
@@ -134,7 +135,8 @@ class TrainResult:
         history: one report per epoch run in this call.
         checkpoints: checkpoint files written in this call.
         resumed_from: the file training continued from, or ``None``.
-        stopped_early: ``on_epoch_end`` asked to stop before ``epochs``.
+        stopped_early: ``on_epoch_end`` or early stopping ended the run before ``epochs``.
+        best_epoch: with ``early_stopping``, the epoch whose state the network file holds.
     """
 
     network_path: Path
@@ -144,9 +146,12 @@ class TrainResult:
     checkpoints: list[Path]
     resumed_from: Path | None = None
     stopped_early: bool = False
+    best_epoch: int | None = None
 
 
 PathLike = str | os.PathLike[str]
+# monitored metric -> True when larger is better (names as the epoch reports them)
+EARLY_STOPPING_METRICS = {"ndcg@10": True, "recall@20": True, "validation_error": False}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +181,10 @@ class TrainOptions:
         chunk_examples: examples per chunk when streaming.
         log: receives DSSTNE's epoch lines (the CLI prints them to stdout); ``None``: silent.
         on_epoch_end: called after every epoch; returning ``True`` stops training early.
+        early_stopping: a validation metric to monitor (``ndcg@10``, ``recall@20`` (maximized)
+            or ``validation_error`` (minimized)); the network file then holds the best epoch's
+            state, and training stops ``patience`` epochs after the best one. Needs validation.
+        patience: epochs without improvement before early stopping ends the run.
     """
 
     batch: int | None = None
@@ -203,6 +212,8 @@ class TrainOptions:
     chunk_examples: int = 65536
     log: Callable[[str], None] | None = None
     on_epoch_end: Callable[[EpochReport], bool | None] | None = None
+    early_stopping: str | None = None
+    patience: int = 5
 
     def __post_init__(self) -> None:
         for name in ("batch", "epochs", "checkpoint_interval", "threads", "chunk_examples"):
@@ -224,6 +235,21 @@ class TrainOptions:
             raise UsageError(
                 f"validation_fraction must be in (0, 1). Got {self.validation_fraction!r}."
             )
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise UsageError(f"patience must be an integer >= 1. Got {self.patience!r}.")
+        if self.early_stopping is not None:
+            metric = self.early_stopping.strip().lower()
+            if metric not in EARLY_STOPPING_METRICS:
+                raise UsageError(
+                    f"early_stopping must be one of {list(EARLY_STOPPING_METRICS)}. "
+                    f"Got {self.early_stopping!r}."
+                )
+            if not self.validation and self.validation_fraction is None:
+                raise UsageError(
+                    "early stopping monitors validation data: pass --validation FILE or "
+                    "--validation-fraction F as well."
+                )
+            object.__setattr__(self, "early_stopping", metric)
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise UsageError(f"device must be one of [cpu, cuda, cuda:N]. Got {self.device!r}.")
 

@@ -18,6 +18,11 @@ and torch's RNG state) to the network file and raises ``KeyboardInterrupt``; res
 continues mid-epoch with the next minibatch of the same order (``Batches.iter_epoch(epoch,
 start_batch=...)``), which is exact as long as the batch size and ``DataLoading`` are unchanged.
 A second Ctrl-C aborts at once.
+
+Early stopping (``TrainOptions.early_stopping``): after each epoch the monitored validation
+metric is compared with the best so far; a new best writes the network file at once (so it always
+holds the best epoch's complete, resumable state), and the run ends ``patience`` epochs after the
+best one. Checkpoints keep being written as usual; a Ctrl-C save still goes to the network file.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from lamina.data.batches import Batches
 from lamina.errors import ConfigError, DataError, UsageError
 from lamina.nn import build_network
 from lamina.train.data import DataLoading, TrainingData, open_training_data
+from lamina.train.early_stopping import EarlyStopping
 from lamina.train.loop import Stepper
 from lamina.train.network_file import checkpoint_path, save_network
 from lamina.train.options import (
@@ -329,6 +335,13 @@ class _Run:
         history: list[EpochReport] = []
         checkpoints: list[Path] = []
         stopped = False
+        best = EarlyStopping.of(progress.metrics, opts.early_stopping)
+        if best is not None and best.metric != "validation_error":
+            from lamina.train.ranking import RankingAccumulator
+
+            assert self.valid_data is not None  # TrainOptions requires validation
+            if RankingAccumulator.for_network(self.network, self.valid_data.datasets) is None:
+                raise best.missing(["validation_error"])  # before any training
         interrupt = _Interrupt()
         try:
             with interrupt.installed():
@@ -341,7 +354,15 @@ class _Run:
                     if interval and progress.epoch % interval == 0:
                         checkpoints.append(checkpoint_path(self.path, progress.epoch))
                         self._save(checkpoints[-1], mid_epoch=False)
-            self._save(self.path, mid_epoch=False)
+                    if best is not None:
+                        verdict = self._verdict(best)
+                        if verdict == "best":  # the network file holds the best epoch's state
+                            self._save(self.path, mid_epoch=False)
+                        elif verdict == "stop":
+                            self.log(best.stop_line(progress.epoch, self.path))
+                            stopped = True
+            if best is None or best.epoch is None:
+                self._save(self.path, mid_epoch=False)
         finally:
             tb.close()
         return TrainResult(
@@ -352,7 +373,22 @@ class _Run:
             checkpoints=checkpoints,
             resumed_from=self.point.path if self.point else None,
             stopped_early=stopped and progress.epoch < hyper.epochs,
+            best_epoch=None if best is None else best.epoch,
         )
+
+    def _verdict(self, best: EarlyStopping) -> str:
+        """Early stopping's verdict on the epoch just done; a missing metric saves the state
+        first (nothing is lost), then raises."""
+        try:
+            return best.after_epoch(
+                self.progress.epoch, self.progress.metrics, self.options.patience
+            )
+        except UsageError as exc:
+            self._save(self.path, mid_epoch=False)
+            raise UsageError(
+                f"{exc.message} Saved epoch {self.progress.epoch} to {self.path}.",
+                hint=f"{exc.hint}; continue with --resume and another --early-stopping metric",
+            ) from None
 
     def _epoch(self, epoch: int, tb: ScalarLog, interrupt: _Interrupt) -> EpochReport:
         from tqdm import tqdm
