@@ -9,7 +9,10 @@ whose regret ends below 0.01 (Branin) / 0.1 (Hartmann6), and CPU seconds per sug
 cost of one ``bayes`` suggestion with 50, 100 and 200 finished trials.
 
     .venv/bin/python benchmarks/search.py                     # full run (about 30-60 min CPU)
-    .venv/bin/python benchmarks/search.py --seeds 3 --quick   # smoke test
+    .venv/bin/python benchmarks/search.py --seeds 3 --sizes ""  # smoke test
+    # only some methods/seeds, then one table with the runs of an earlier file:
+    .venv/bin/python benchmarks/search.py --methods "lamina bayes" --json out/b.json
+    .venv/bin/python benchmarks/search.py --summarize --sizes "" --json out/b.json --merge old.json
 """
 
 from __future__ import annotations
@@ -175,6 +178,7 @@ def summarize(results: list[dict[str, Any]], evals: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first..seeds-1")
     parser.add_argument("--evals", type=int, default=40)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="processes (1 thread each)")
@@ -184,13 +188,18 @@ def main() -> None:
     parser.add_argument(
         "--summarize", action="store_true", help="only print the table of the --json results"
     )
+    parser.add_argument(
+        "--merge",
+        default="",
+        help="comma-separated result files of earlier runs; their runs not repeated here are kept",
+    )
     args = parser.parse_args()
 
     methods = [m for m in args.methods.split(",") if m]
     # Seed-major order: a run stopped early still compares every method on its first seeds.
     tasks = [
         (m, p, s, b, args.evals)
-        for s in range(args.seeds)
+        for s in range(args.first_seed, args.seeds)
         for p in PROBLEMS
         for m in methods
         for b in (1, args.batch)
@@ -206,6 +215,14 @@ def main() -> None:
     if args.summarize:
         results = json.loads(out.read_text())["results"]
         tasks = []
+    planned = {t[:4] for t in tasks}
+    planned |= {(r["method"], r["problem"], r["seed"], r["batch"]) for r in results}
+    for path in (p for p in args.merge.split(",") if p):
+        for r in json.loads(Path(path).read_text())["results"]:
+            key = (r["method"], r["problem"], r["seed"], r["batch"])
+            if key not in planned and r["method"] in methods and r["seed"] < args.seeds:
+                planned.add(key)
+                results.append(r)
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for i, r in enumerate(pool.imap_unordered(run_one, tasks), 1):
             results.append(r)

@@ -10,11 +10,12 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from scipy.optimize import approx_fprime
 from scipy.stats import multivariate_normal
 
 from lamina.errors import ConfigError, UsageError
 from lamina.search.bayes import BayesStrategy
-from lamina.search.gp import GaussianProcess, _matern52, log_expected_improvement
+from lamina.search.gp import _JITTER, GaussianProcess, _matern52, log_expected_improvement
 from lamina.search.grid import GridStrategy
 from lamina.search.random_search import RandomStrategy
 from lamina.search.space import ChoiceDist, FloatDist, IntDist, SearchSpace
@@ -57,16 +58,55 @@ def test_marginal_likelihood_matches_scipy_and_its_gradient_finite_differences()
     rng = np.random.default_rng(0)
     x, y = rng.random((12, 3)), rng.standard_normal(12)
     gp = GaussianProcess(x, y, fit=False)
-    theta = torch.tensor([-0.5, 0.1, 0.3, math.log(0.05), math.log(1.7)], dtype=torch.float64)
-    ls, noise, scale = np.exp(theta[:3].numpy()), 0.05, 1.7
-    k = scale * _matern52(gp.x, gp.x, torch.tensor(ls)).numpy() + (noise + 1e-9) * np.eye(12)
+    theta = np.array([-0.5, 0.1, 0.3, math.log(0.05), math.log(1.7)])
+    ls, noise, scale = np.exp(theta[:3]), 0.05 + _JITTER, 1.7
+    k = scale * _matern52(gp.x, gp.x, torch.tensor(ls)).numpy() + noise * np.eye(12)
     mll = multivariate_normal(np.zeros(12), k).logpdf(gp.y.numpy())
-    log_ls, ls_loc = np.log(ls), math.sqrt(2) + 0.5 * math.log(3)
-    prior = np.sum(-log_ls - (log_ls - ls_loc) ** 2 / 6)
-    prior += -math.log(noise) - 0.5 * (math.log(noise) + 4) ** 2
-    prior += math.log(scale) - 0.15 * scale
-    assert float(gp._neg_log_posterior(theta)) == pytest.approx(-(mll + prior) / 12, rel=1e-10)
-    assert torch.autograd.gradcheck(gp._neg_log_posterior, (theta.clone().requires_grad_(),))
+    # Optuna's priors over the log parameters (Jacobian terms included): -(0.1/s + 0.1 s) on
+    # s = ls^-2, Gamma(2, 1) on the scale, Gamma(1.1, 30) on the noise variance.
+    s = ls**-2.0
+    prior = -np.sum(0.1 / s + 0.1 * s) + math.log(scale) - scale
+    prior += 0.1 * math.log(noise) - 30 * noise
+    value, grad = gp.neg_log_posterior(theta)
+    assert value == pytest.approx(-(mll + prior) / 12, rel=1e-10)
+    numeric = approx_fprime(theta, lambda t: gp.neg_log_posterior(t)[0], 1e-7)
+    assert grad == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+def test_log_ei_gradient_matches_finite_differences_and_value_matches_posterior() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.random((20, 3))
+    gp = GaussianProcess(x, np.sin(5 * x[:, 0]) + x[:, 1] ** 2)
+    best = float(gp.y.min())
+    xq = np.concatenate([rng.random((4, 3)), x[:1] + 0.01])
+    value, grad = gp.log_ei_and_grad(xq, best)
+    mean, std = gp.posterior(torch.as_tensor(xq))
+    assert value == pytest.approx(log_expected_improvement(mean, std, best).numpy(), rel=1e-9)
+    h = 1e-6
+    for i in range(len(xq)):
+        steps = xq[i] + h * np.concatenate([np.eye(3), -np.eye(3)])  # central differences
+        f = gp.log_ei_and_grad(steps, best)[0]
+        assert grad[i] == pytest.approx((f[:3] - f[3:]) / (2 * h), rel=1e-5, abs=1e-5)
+
+
+def test_condition_as_constant_liar_or_believer_collapses_the_variance() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.random((10, 2))
+    gp = GaussianProcess(x, x.sum(1))
+    xq = np.array([[0.5, 0.5]])
+    mean0, std0 = gp.posterior(torch.as_tensor(xq))
+    liar = gp.condition(xq, -1.5)
+    believer = gp.condition(xq)
+    mean_l, std_l = liar.posterior(torch.as_tensor(xq))
+    mean_b, std_b = believer.posterior(torch.as_tensor(xq))
+    # One Gaussian update with an observation of noise variance gp.noise at xq:
+    v, m0 = float(std0) ** 2, float(mean0)
+    gain = v / (v + gp.noise)
+    assert float(mean_l) == pytest.approx(m0 + gain * (-1.5 - m0), rel=1e-6)
+    assert float(mean_b) == pytest.approx(m0, rel=1e-6)
+    assert float(std_l) ** 2 == pytest.approx(v * (1 - gain), rel=1e-4)
+    assert float(std_b) == pytest.approx(float(std_l), rel=1e-9)
+    assert len(gp.x) == 10  # the original model is unchanged
 
 
 def test_matern_kernel_hand_computed() -> None:

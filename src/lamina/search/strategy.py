@@ -128,6 +128,7 @@ class UnitCubeStrategy:
         self.space = space
         self.seed = int(seed)
         self.direction = direction
+        self._keys: dict[bytes, bytes] = {}  # point bytes -> key (a cache)
 
     def suggest(
         self, history: History, pending: Sequence[Mapping[str, Any]], n: int = 1
@@ -148,7 +149,13 @@ class UnitCubeStrategy:
 
     def key(self, u: np.ndarray) -> bytes:
         """Identity of the assignment a unit-cube point decodes to."""
-        return np.round(self.space.project(u), 9).tobytes()
+        raw = np.asarray(u, dtype=np.float64).tobytes()
+        found = self._keys.get(raw)
+        if found is None:
+            found = np.round(self.space.project(u), 9).tobytes()
+            if len(self._keys) < 100_000:
+                self._keys[raw] = found
+        return found
 
     def propose(
         self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, n: int, seen: set[bytes]
