@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,3 +212,37 @@ def test_concurrent_builds_into_one_cache_are_safe(native: None, tmp_path: Path)
     assert [p.returncode for p in procs] == [0, 0] and all(o.strip() == "ok" for o in outs)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 1 and files[0].startswith("lamina_kernels_") and files[0].endswith(".so")
+
+
+def test_a_corrupt_cached_library_is_rebuilt(native: None, tmp_path: Path) -> None:
+    env = {**os.environ, "LAMINA_CACHE_DIR": str(tmp_path), "LAMINA_NATIVE": "1"}
+    first = subprocess.run([sys.executable, "-c", _BUILD_AND_RUN], env=env, capture_output=True)
+    assert first.returncode == 0, first.stderr
+    (lib,) = tmp_path.iterdir()
+    lib.write_bytes(b"not an ELF file")  # e.g. truncated by a full disk
+    again = subprocess.run(
+        [sys.executable, "-c", _BUILD_AND_RUN], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and again.stdout.strip() == "ok", again.stderr
+    assert lib.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_builds_of_other_versions_are_pruned_when_stale(
+    native: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LAMINA_CACHE_DIR", str(tmp_path))
+    stale, recent = tmp_path / "lamina_kernels_old.so", tmp_path / "lamina_kernels_new.so"
+    other = tmp_path / "unrelated.so"
+    for path in (stale, recent, other):
+        path.write_bytes(b"x")
+    old = time.time() - build.STALE_AFTER_S - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    build.reset()
+    try:
+        assert build.load() is not None  # builds into the empty-of-this-version cache
+    finally:
+        build.reset()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert "lamina_kernels_old.so" not in names
+    assert {"lamina_kernels_new.so", "unrelated.so"} <= names and len(names) == 3

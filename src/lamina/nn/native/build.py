@@ -15,6 +15,7 @@ forces that path.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -23,6 +24,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lamina.atomic import atomic_path
@@ -111,6 +113,20 @@ def _build(cc: str, target: Path) -> None:
             raise OSError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-2000:]}")
 
 
+STALE_AFTER_S = 7 * 24 * 3600  # other versions' builds unused this long are deleted
+
+
+def _prune(keep: Path) -> None:
+    """Delete other versions' libraries (older sources, compilers or flags) not modified for
+    :data:`STALE_AFTER_S`: each source change leaves one more file otherwise. A library still
+    mapped by a running process stays valid after its unlink (POSIX)."""
+    cutoff = time.time() - STALE_AFTER_S
+    for old in keep.parent.glob("lamina_kernels_*.so"):
+        with contextlib.suppress(OSError):
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+
+
 def _open(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     for name, argtypes in _SIGNATURES.items():
@@ -139,7 +155,13 @@ def load() -> ctypes.CDLL | None:
         target = _target(cc)
         if not target.exists():
             _build(cc, target)
-        lib = _open(target)
+            _prune(target)
+        try:
+            lib = _open(target)
+        except OSError as exc:  # a corrupt cached file (e.g. a disk filled up): build it anew
+            _LOG.debug("rebuilding the unloadable %s: %s", target, exc)
+            _build(cc, target)
+            lib = _open(target)
     except (OSError, subprocess.SubprocessError, AttributeError) as exc:
         _LOG.debug("lamina native kernels unavailable, using the torch path: %s", exc)
     _state["lib"] = lib
