@@ -1,7 +1,9 @@
-"""Shared fixtures: the repository root and the optional ``../shared`` reference folder."""
+"""Shared fixtures: the repository root, the optional ``../shared`` reference folder, and the
+native kernels."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,15 @@ def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
         pytest.skip("../shared not present")
     return SHARED_DIR
+
+
+@pytest.fixture
+def native() -> Iterator[None]:
+    """Lamina's native kernels loaded (``lamina.nn.native``); skips where they cannot be built."""
+    from lamina.nn.native import build
+
+    build.reset()
+    if build.load() is None:
+        pytest.skip("no C compiler / native kernels on this machine")
+    yield
+    build.reset()

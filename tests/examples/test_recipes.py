@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -33,13 +34,35 @@ def test_every_recipe_config_loads(name: str) -> None:
     assert config.training is not None and config.training.epochs is not None
 
 
-def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> None:
-    run = _run_module()
-    # 200 users in 6 clusters, each preferring its own 1/6 of 90 items; 10% popularity noise.
+def _planted_split(run: ModuleType, tmp_path: Path) -> Any:
+    """200 users in 6 clusters, each preferring its own 1/6 of 90 items; 10% popularity noise;
+    split by the script's protocol (seed 1)."""
     data = synthesize(samples=200, features=90, nnz=14, clusters=6, noise=0.1, zipf=0.5, seed=3)
     all_txt = tmp_path / "all.txt"
     write_synthetic(data, all_txt)
-    files = run.split_seed(all_txt, 1, tmp_path)
+    return run.split_seed(all_txt, 1, tmp_path)
+
+
+def _network_and_popularity(
+    net: Path, train_path: Path, files: Any
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Test metrics at k = 10 of the trained network and of the popularity baseline."""
+    result = evaluate(
+        net,
+        train_path=train_path,
+        heldout_path=files.test,
+        ks=(10,),
+        baselines=["popularity"],
+        output_index=files.features,
+        progress=False,
+    )
+    assert result.n_items == 90
+    return result.metrics["network"], result.metrics["popularity"]
+
+
+def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> None:
+    run = _run_module()
+    files = _planted_split(run, tmp_path)
     # The shipped Mult-DAE recipe, scaled down: a 32-unit hidden layer, 8 epochs.
     config = json.loads((RECIPES / "configs" / "mult_dae.json").read_text())
     config["Layers"][1]["N"] = 32
@@ -55,17 +78,7 @@ def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> No
         l2=True,
     )
     assert timing["train_seconds"] > 0 and timing["train_cpu_seconds"] > 0
-    result = evaluate(
-        tmp_path / "net.nc",
-        train_path=files.train_in_l2,
-        heldout_path=files.test,
-        ks=(10,),
-        baselines=["popularity"],
-        output_index=files.features,
-        progress=False,
-    )
-    net, pop = result.metrics["network"], result.metrics["popularity"]
-    assert result.n_items == 90
+    net, pop = _network_and_popularity(tmp_path / "net.nc", files.train_in_l2, files)
     assert net["ndcg@10"] > pop["ndcg@10"] + 0.3, (net, pop)  # measured: 0.67 vs 0.10
     assert net["recall@10"] > pop["recall@10"] + 0.3
     assert net["coverage@10"] > pop["coverage@10"]
@@ -73,10 +86,7 @@ def test_small_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> No
 
 def test_linear_dlae_recipe_beats_popularity_on_planted_clusters(tmp_path: Path) -> None:
     run = _run_module()
-    data = synthesize(samples=200, features=90, nnz=14, clusters=6, noise=0.1, zipf=0.5, seed=3)
-    all_txt = tmp_path / "all.txt"
-    write_synthetic(data, all_txt)
-    files = run.split_seed(all_txt, 1, tmp_path)
+    files = _planted_split(run, tmp_path)
     # The shipped recipe (Lamina's default), with a larger step for 8 epochs on 200 users.
     config = json.loads(run.DEFAULT_RECIPES["lamina"].read_text())
     assert [layer["Kind"] for layer in config["Layers"]] == ["Input", "Output"]
@@ -85,16 +95,7 @@ def test_linear_dlae_recipe_beats_popularity_on_planted_clusters(tmp_path: Path)
     run.train_recipe(
         tmp_path / "dlae.json", files, seed=1, threads=1, epochs=None, out=tmp_path / "net.nc"
     )
-    result = evaluate(
-        tmp_path / "net.nc",
-        train_path=files.train_in,
-        heldout_path=files.test,
-        ks=(10,),
-        baselines=["popularity"],
-        output_index=files.features,
-        progress=False,
-    )
-    net, pop = result.metrics["network"], result.metrics["popularity"]
+    net, pop = _network_and_popularity(tmp_path / "net.nc", files.train_in, files)
     assert net["ndcg@10"] > pop["ndcg@10"] + 0.3, (net, pop)
     assert net["coverage@10"] > pop["coverage@10"]
 

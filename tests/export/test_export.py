@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from test_sparse_form import assert_first_layer_float_matmul
-from worlds import Trained, trained_autoencoder, trained_digits
+from worlds import Trained, assert_first_layer_float_matmul, trained_autoencoder, trained_digits
 
 from lamina.errors import ModelError, UsageError
 from lamina.export.api import export_network, load_torch_network

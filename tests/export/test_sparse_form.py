@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from test_onnx_graph import TOL, B, _to_sparse, inp, layer, net_of
-from worlds import Trained, trained_autoencoder
+from worlds import Trained, assert_first_layer_float_matmul, trained_autoencoder
 
 from lamina.config.model import SharedWeights
 from lamina.errors import UsageError
@@ -70,31 +70,6 @@ def test_fully_connected_sparse_form_is_a_gather_and_matches_embedding_bag() -> 
     ops = [n.op_type for n in build_onnx(net, outputs=["Output"], input_form="sparse").graph.node]
     # values (B, 1, L) @ gathered rows (B, L, 5), then the dense Output layer's MatMul
     assert ops[:4] == ["Gather", "Unsqueeze", "MatMul", "Squeeze"] and ops.count("MatMul") == 2
-
-
-def assert_first_layer_float_matmul(model: onnx.ModelProto, *, gather_int8: bool) -> None:
-    """The sparse first layer of an int8 export: a float ``MatMul`` of the unquantized values
-    (``Unsqueeze(values_Input)``) with the gathered rows, which are int8 weight rows dequantized
-    when ``gather_int8`` (dynamic), float rows otherwise (static quantizes MatMul/Conv only)."""
-    producer = {o: n for n in model.graph.node for o in n.output}
-    inits = {t.name: t for t in model.graph.initializer}
-    (mm,) = [
-        n
-        for n in model.graph.node
-        if n.op_type == "MatMul"
-        and n.input[0] in producer
-        and producer[n.input[0]].input[0] == "values_Input"
-    ]
-    vals, rows = producer[mm.input[0]], producer[mm.input[1]]
-    assert vals.op_type == "Unsqueeze"  # the values reach the MatMul unquantized
-    if gather_int8:
-        assert rows.op_type == "DequantizeLinear"
-        gather = producer[rows.input[0]]
-        assert inits[gather.input[0]].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
-    else:
-        gather = rows
-        assert inits[gather.input[0]].data_type == onnx.TensorProto.FLOAT
-    assert gather.op_type == "Gather" and gather.input[1] == "indices_Input"
 
 
 def test_activation_matmuls_are_the_sparse_gathers_only() -> None:

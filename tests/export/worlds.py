@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 
@@ -240,3 +241,28 @@ def trained_digits(tmp: Path) -> tuple[Trained, dict[str, Path]]:
         steps=400,
     )
     return Trained(tmp, network, files["train_input"], files["train_output"]), files
+
+
+def assert_first_layer_float_matmul(model: onnx.ModelProto, *, gather_int8: bool) -> None:
+    """The sparse first layer of an int8 export: a float ``MatMul`` of the unquantized values
+    (``Unsqueeze(values_Input)``) with the gathered rows, which are int8 weight rows dequantized
+    when ``gather_int8`` (dynamic), float rows otherwise (static quantizes MatMul/Conv only)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inits = {t.name: t for t in model.graph.initializer}
+    (mm,) = [
+        n
+        for n in model.graph.node
+        if n.op_type == "MatMul"
+        and n.input[0] in producer
+        and producer[n.input[0]].input[0] == "values_Input"
+    ]
+    vals, rows = producer[mm.input[0]], producer[mm.input[1]]
+    assert vals.op_type == "Unsqueeze"  # the values reach the MatMul unquantized
+    if gather_int8:
+        assert rows.op_type == "DequantizeLinear"
+        gather = producer[rows.input[0]]
+        assert inits[gather.input[0]].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    else:
+        gather = rows
+        assert inits[gather.input[0]].data_type == onnx.TensorProto.FLOAT
+    assert gather.op_type == "Gather" and gather.input[1] == "indices_Input"

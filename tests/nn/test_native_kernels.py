@@ -26,16 +26,6 @@ EDGES = [0.0, -0.0, 1e-3, -1e-3, 30.0, -30.0, 88.0, -88.0, 100.0, -100.0, -104.0
 
 
 @pytest.fixture
-def native() -> Iterator[None]:
-    """The kernels loaded (skip where this machine cannot build them)."""
-    build.reset()
-    if build.load() is None:
-        pytest.skip("no C compiler / native kernels on this machine")
-    yield
-    build.reset()
-
-
-@pytest.fixture
 def torch_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LAMINA_NATIVE", "0")
     build.reset()

@@ -9,8 +9,6 @@ sigmoid (whose softplus row sums the loss reuses).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -25,15 +23,6 @@ from lamina.train.losses import output_loss_and_error
 EF = ErrorFunction
 B, N = 6, 700
 SMCE_MARGINS = SMCE(one_target=0.8, zero_target=0.15, one_scale=2.0, zero_scale=0.5)
-
-
-@pytest.fixture
-def native() -> Iterator[None]:
-    build.reset()
-    if build.load() is None:
-        pytest.skip("no C compiler / native kernels on this machine")
-    yield
-    build.reset()
 
 
 def _target(density: float, analog: bool, seed: int) -> SparseBatch:

@@ -13,6 +13,7 @@ import click
 
 from lamina.cli.options import EXISTING_FILE, validation_options
 from lamina.errors import UsageError
+from lamina.train.options import EARLY_STOPPING_METRICS
 
 __all__ = ["train"]
 
@@ -84,7 +85,7 @@ def _parse_index(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option(
     "--early-stopping",
     "early_stopping",
-    type=click.Choice(["ndcg@10", "recall@20", "validation_error"], case_sensitive=False),
+    type=click.Choice(list(EARLY_STOPPING_METRICS), case_sensitive=False),
     help="Monitor this validation metric: -n keeps the best epoch, and training stops "
     "--patience epochs after it (needs --validation or --validation-fraction).",
 )
@@ -176,7 +177,6 @@ def train(
     continues from it or from the newest checkpoint. Unlike DSSTNE, no
     initial_network.nc is written to the current directory.
     """
-    from lamina.train.memory import keep_freed_memory
     from lamina.train.options import TrainOptions
     from lamina.train.trainer import train as run
 
@@ -210,8 +210,6 @@ def train(
         progress=not no_progress,
         log=click.echo,
     )
-    if device == "cpu":  # process-wide: reuse freed (B, N) blocks, no page faults per step
-        keep_freed_memory()
     result = run(
         config_path,
         inputs=input_path,
