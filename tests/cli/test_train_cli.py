@@ -195,11 +195,11 @@ def test_ctrl_c_saves_the_current_state_and_exits_130(
 ) -> None:
     from lamina.train import trainer
 
-    class PressedAtOnce(trainer._Interrupt):
+    class PressedAtOnce(trainer.Interrupt):
         def __init__(self) -> None:
             self.requested = True  # as if Ctrl-C came during the first minibatch
 
-    monkeypatch.setattr(trainer, "_Interrupt", PressedAtOnce)
+    monkeypatch.setattr(trainer, "Interrupt", PressedAtOnce)
     result = invoke(*BASE, "-e", "3", "-b", "16")
     assert result.exit_code == 130
     assert "Interrupted: saved epoch 0 + 16 examples" in result.stdout

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from test_trainer import N_SAMPLES, autoencoder, quiet, sparse_rows, write_sparse
 
+from lamina.config import load_config
 from lamina.data.batches import Batch, Batches
+from lamina.errors import DataError, UsageError
 from lamina.train import data as train_data
 from lamina.train.data import DataLoading
 from lamina.train.loop import Stepper
@@ -86,3 +88,58 @@ def test_held_out_split_uses_global_example_ids_on_the_chunked_path(
     first = sorted(i for e, ids in steps if e == 1 for i in ids)
     assert first == sorted(training.example_ids.tolist())
     assert np.all(np.diff(held_out.example_ids) > 0)
+
+
+def test_a_layer_narrower_than_its_data_is_refused_naming_layer_dataset_and_widths(
+    tmp_path: Path,
+) -> None:
+    rows = sparse_rows()
+    inp = write_sparse(tmp_path / "in.nc", "gl_input", rows)
+    out = write_sparse(tmp_path / "out.nc", "gl_output", rows)
+    config = autoencoder()
+    config["Layers"][2] = {**config["Layers"][2], "N": 100}  # the data are 128 wide
+    with pytest.raises(DataError) as caught:
+        train(config, inputs=inp, outputs=out, network_path=tmp_path / "gl.nc", options=quiet())
+    message = str(caught.value)
+    assert "'Output' has 100 units" in message and "'gl_output'" in message
+    assert "at least 128" in message and not (tmp_path / "gl.nc").exists()
+
+
+def test_a_validation_fraction_leaving_nothing_to_train_on_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    rows = sparse_rows(n=4)
+    inp = write_sparse(tmp_path / "in.nc", "gl_input", rows)
+    data = train_data.open_training_data([inp])
+    with pytest.raises(UsageError, match=r"validation_fraction 0.9 leaves no training examples"):
+        train_data.split_examples(
+            data,
+            load_config(autoencoder(Layers=autoencoder()["Layers"][:1])).resolve(data.widths()),
+            validation=None,
+            validation_fraction=0.9,
+            batch=2,
+            seed=1,
+            loading=DataLoading(),
+        )
+
+
+def test_the_held_out_split_depends_only_on_the_seed(tmp_path: Path) -> None:
+    inp = write_sparse(tmp_path / "in.nc", "gl_input", sparse_rows())
+    data = train_data.open_training_data([inp])
+    config = load_config(autoencoder(Layers=autoencoder()["Layers"][:1])).resolve(data.widths())
+
+    def held_out(seed: int) -> list[int]:
+        _, valid, batches = train_data.split_examples(
+            data,
+            config,
+            validation=None,
+            validation_fraction=0.3,
+            batch=8,
+            seed=seed,
+            loading=DataLoading(),
+        )
+        assert valid is data and batches is not None
+        return batches.example_ids.tolist()
+
+    assert held_out(5) == held_out(5) and len(held_out(5)) == 60
+    assert held_out(5) != held_out(6)

@@ -16,11 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+from lamina.config import NetworkConfig
+from lamina.config.enums import LayerKind
 from lamina.data.batches import Batches
 from lamina.data.nc_read import DatasetFile, open_datasets
 from lamina.errors import DataError, UsageError, did_you_mean
+from lamina.nn.network import Network
 
-__all__ = ["DataLoading", "TrainingData", "dataset_dims", "open_training_data"]
+__all__ = [
+    "DataLoading",
+    "TrainingData",
+    "check_layer_widths",
+    "dataset_dims",
+    "open_training_data",
+    "split_examples",
+]
 
 
 @dataclass(frozen=True)
@@ -153,3 +163,79 @@ def open_training_data(
                 f"{sorted(set(available))}." + did_you_mean(name, available)
             )
     return TrainingData(datasets, sources=sources)
+
+
+def split_examples(
+    data: TrainingData,
+    config: NetworkConfig,
+    *,
+    validation: Sequence[str | os.PathLike[str]] | None,
+    validation_fraction: float | None,
+    batch: int,
+    seed: int,
+    loading: DataLoading,
+) -> tuple[Batches, TrainingData | None, Batches | None]:
+    """Training batches, and the validation data with its batches (None: no validation).
+
+    Args:
+        data: the training files.
+        config: the network (its Input and Output layers' datasets are batched; its
+            ``ShuffleIndices`` shuffles the training batches).
+        validation: separate validation files (``--validation``), or None.
+        validation_fraction: else hold out this share of ``data``'s examples: a random subset
+            seeded by ``seed`` (the same on resume); the training batches serve the rest, by their
+            global example ids. None: no validation.
+        batch: minibatch size; seed: the run's seed; loading: in memory or streamed.
+
+    Raises:
+        UsageError: the fraction leaves no training examples.
+        DataError: a validation file lacks a dataset the network needs.
+    """
+    kinds = (LayerKind.INPUT, LayerKind.OUTPUT)
+    names = sorted({str(lay.dataset) for lay in config.layers if lay.kind in kinds})
+
+    def batches(source: TrainingData, ids: np.ndarray | None, *, shuffle: bool) -> Batches:
+        return source.batches(
+            names, batch_size=batch, seed=seed, shuffle=shuffle, examples=ids, loading=loading
+        )
+
+    shuffle = config.shuffle_indices
+    if validation:
+        valid = open_training_data(list(validation))
+        valid.require(names, where="DataSet (validation)")
+        return batches(data, None, shuffle=shuffle), valid, batches(valid, None, shuffle=False)
+    if validation_fraction is None:
+        return batches(data, None, shuffle=shuffle), None, None
+    n_valid = max(1, round(data.examples * validation_fraction))
+    if n_valid >= data.examples:
+        raise UsageError(
+            f"validation_fraction {validation_fraction} leaves no training examples "
+            f"(of {data.examples})."
+        )
+    perm = np.random.default_rng([seed, 0x56414C]).permutation(data.examples)
+    return (
+        batches(data, np.sort(perm[n_valid:]), shuffle=shuffle),
+        data,
+        batches(data, np.sort(perm[:n_valid]), shuffle=False),
+    )
+
+
+def check_layer_widths(network: Network, data: TrainingData) -> None:
+    """DSSTNE's LoadDataSets rule: an Input or Output layer is at least as wide as its sparse
+    dataset, and exactly as wide as a dense one.
+
+    Raises:
+        DataError: naming the layer, its width, the dataset and the width it needs.
+    """
+    for lay in network.config.layers:
+        if lay.kind not in (LayerKind.INPUT, LayerKind.OUTPUT):
+            continue
+        ds = data.datasets[str(lay.dataset)]
+        units = network.geometry[lay.name].stride
+        if units < ds.stride or (not ds.is_sparse and units != ds.stride):
+            need = "at least" if ds.is_sparse else "exactly"
+            raise DataError(
+                f"layer {lay.name!r} has {units} units but its dataset {ds.name!r} is "
+                f"{ds.stride} wide; it needs {need} {ds.stride}.",
+                hint='set "N": "auto" to size the layer from the data',
+            )

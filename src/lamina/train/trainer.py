@@ -27,12 +27,9 @@ best one. Checkpoints keep being written as usual; a Ctrl-C save still goes to t
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +38,16 @@ import torch
 
 from lamina.config import NetworkConfig, load_config
 from lamina.config.enums import LayerKind
-from lamina.data.batches import Batches
 from lamina.errors import ConfigError, DataError, UsageError
 from lamina.nn import build_network
-from lamina.train.data import DataLoading, TrainingData, open_training_data
+from lamina.train.data import (
+    DataLoading,
+    check_layer_widths,
+    open_training_data,
+    split_examples,
+)
 from lamina.train.early_stopping import EarlyStopping
+from lamina.train.interrupt import Interrupt
 from lamina.train.loop import Stepper
 from lamina.train.network_file import checkpoint_path, save_network
 from lamina.train.options import (
@@ -134,30 +136,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 0x44524F50]).generate_state(1)[0])
 
 
-class _Interrupt:
-    """SIGINT -> a flag the loop polls after each minibatch (main thread only)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handle(signum: int, frame: object) -> None:
-            if self.requested:  # second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self.requested = True
-
-        previous = signal.signal(signal.SIGINT, handle)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-
 class _Run:
     """The state of one ``train`` call."""
 
@@ -225,9 +203,17 @@ class _Run:
                 seed = seed if seed is not None else meta.get("seed")
         self.seed = DSSTNE_SEED if seed is None else int(seed)
         self.hyper = resolve_hyperparameters(opts, resolved, stored=stored)
-        self.train_batches, self.valid_data, self.valid_batches = self._split(self.data, resolved)
+        self.train_batches, self.valid_data, self.valid_batches = split_examples(
+            self.data,
+            resolved,
+            validation=opts.validation,
+            validation_fraction=opts.validation_fraction,
+            batch=self.hyper.batch,
+            seed=self.seed,
+            loading=self.loading,
+        )
         self.network = build_network(resolved, widths, seed=self.seed).to(self.device)
-        self._check_widths()
+        check_layer_widths(self.network, self.data)
         self.stepper = Stepper(
             self.network, self.hyper, seed=self.seed, device=self.device, brake=opts.brake
         )
@@ -246,70 +232,9 @@ class _Run:
                 at += f" + {self.progress.position} examples"
             self.log(f"Resuming from {point.path} ({at}).")
 
-    def _check_widths(self) -> None:
-        """DSSTNE's LoadDataSets rule: a layer must be at least as wide as its (sparse) data."""
-        for lay in self.network.config.layers:
-            if lay.kind not in (LayerKind.INPUT, LayerKind.OUTPUT):
-                continue
-            ds = self.data.datasets[str(lay.dataset)]
-            units = self.network.geometry[lay.name].stride
-            if units < ds.stride or (not ds.is_sparse and units != ds.stride):
-                need = "at least" if ds.is_sparse else "exactly"
-                raise DataError(
-                    f"layer {lay.name!r} has {units} units but its dataset {ds.name!r} is "
-                    f"{ds.stride} wide; it needs {need} {ds.stride}.",
-                    hint='set "N": "auto" to size the layer from the data',
-                )
-
     @staticmethod
     def _load(config: NetworkConfig | PathLike | dict[str, Any]) -> NetworkConfig:
         return config if isinstance(config, NetworkConfig) else load_config(config)
-
-    def _split(
-        self, data: TrainingData, config: NetworkConfig
-    ) -> tuple[Batches, TrainingData | None, Batches | None]:
-        """Training batches, and the validation data with its batches (None: no validation).
-
-        ``validation_fraction`` holds out a seeded random subset of the examples (the same on
-        resume); the training batches then serve the rest, by their global example ids.
-        """
-        opts = self.options
-        kinds = (LayerKind.INPUT, LayerKind.OUTPUT)
-        names = sorted({str(lay.dataset) for lay in config.layers if lay.kind in kinds})
-
-        def batches(source: TrainingData, ids: np.ndarray | None, *, shuffle: bool) -> Batches:
-            return source.batches(
-                names,
-                batch_size=self.hyper.batch,
-                seed=self.seed,
-                shuffle=shuffle,
-                examples=ids,
-                loading=self.loading,
-            )
-
-        shuffle = config.shuffle_indices
-        if opts.validation:
-            valid = open_training_data(list(opts.validation))
-            valid.require(names, where="DataSet (validation)")
-            return (
-                batches(data, None, shuffle=shuffle),
-                valid,
-                batches(valid, None, shuffle=False),
-            )
-        if opts.validation_fraction is None:
-            return batches(data, None, shuffle=shuffle), None, None
-        n_valid = max(1, round(data.examples * opts.validation_fraction))
-        if n_valid >= data.examples:
-            raise UsageError(
-                f"validation_fraction {opts.validation_fraction} leaves no training examples "
-                f"(of {data.examples})."
-            )
-        perm = np.random.default_rng([self.seed, 0x56414C]).permutation(data.examples)
-        return (
-            batches(data, np.sort(perm[n_valid:]), shuffle=shuffle),
-            data,
-            batches(data, np.sort(perm[:n_valid]), shuffle=False),
-        )
 
     def _save(self, path: Path, *, mid_epoch: bool) -> None:
         nf = make_network_file(
@@ -342,7 +267,7 @@ class _Run:
             assert self.valid_data is not None  # TrainOptions requires validation
             if RankingAccumulator.for_network(self.network, self.valid_data.datasets) is None:
                 raise best.missing(["validation_error"])  # before any training
-        interrupt = _Interrupt()
+        interrupt = Interrupt()
         try:
             with interrupt.installed():
                 while progress.epoch < hyper.epochs and not stopped:
@@ -390,7 +315,7 @@ class _Run:
                 hint=f"{exc.hint}; continue with --resume and another --early-stopping metric",
             ) from None
 
-    def _epoch(self, epoch: int, tb: ScalarLog, interrupt: _Interrupt) -> EpochReport:
+    def _epoch(self, epoch: int, tb: ScalarLog, interrupt: Interrupt) -> EpochReport:
         from tqdm import tqdm
 
         batches, stepper, progress, totals = (
