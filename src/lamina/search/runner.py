@@ -9,13 +9,14 @@ applies the successive-halving rule (:mod:`lamina.search.halving`) and answers "
 network file's bytes, so workers need no access to the study directory (only to the data files).
 
 Ray: an embedded local instance with ``num_cpus=parallel`` by default (so exactly ``parallel``
-trials run at once), or an existing cluster with ``address``. Killing the driver kills the local
-instance with it; running the same search again resumes the study (see :mod:`lamina.search.study`).
+trials run at once), or an existing cluster with ``address`` (or ``RAY_ADDRESS``): see
+:mod:`lamina.search.cluster` for the address forms and what the cluster's nodes need. Killing the
+driver kills the local instance with it (a cluster keeps running; only the driver's trials die);
+running the same search again resumes the study (see :mod:`lamina.search.study`).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.errors import DependencyError, ModelError, UsageError
+from lamina.search.cluster import connect, parse_address, ray_address, start_local
 from lamina.search.halving import Halving
 from lamina.search.metric import Metric, resolve_metric
 from lamina.search.study import Study, StudySpec, Trial
@@ -47,7 +49,8 @@ class SearchOptions:
         trials: total trials of the study (those of earlier runs count).
         parallel: trials running at once.
         strategy: ``"bayes"``, ``"random"`` or ``"grid"``.
-        address: a Ray cluster address (``ray://HOST:PORT`` or ``auto``); ``None``: local Ray.
+        address: a Ray cluster: ``HOST:PORT`` (GCS), ``ray://HOST:PORT`` (Ray Client) or
+            ``auto``; ``None``: ``$RAY_ADDRESS`` if set, else a new local Ray.
         seed: seed of the suggestions and of every trial's training (the same for all trials,
             so that they differ only by their parameters).
         early_stop: the successive-halving rule, or ``None`` to run every trial to the end.
@@ -94,6 +97,8 @@ class SearchOptions:
             )
         if self.validation and self.validation_fraction is not None:
             raise UsageError("give either --validation or --validation-fraction, not both.")
+        if self.address is not None:
+            parse_address(self.address)  # the form; whether it answers: when the search starts
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,8 @@ def run_search(
 
     Raises:
         ConfigError: a bad config or search space.
-        UsageError: bad options; a study directory holding another study or in use.
+        UsageError: bad options; a study directory holding another study or in use; a cluster
+            address that is malformed, unreachable or refuses the connection.
         DependencyError: Ray is not installed.
         ModelError: every trial failed (the first error is quoted).
 
@@ -228,27 +234,34 @@ class _Driver:
 
     # -- Ray ------------------------------------------------------------------------------
     def _start_ray(self) -> tuple[Any, bool]:
+        """Ray for the trials, and whether this call initialized it (then ``run`` shuts it
+        down: a local Ray stops; a cluster is only disconnected from, it keeps running)."""
         ray = _import_ray()
+        parallel = self.options.parallel
         if ray.is_initialized():
+            if self.options.address:
+                raise UsageError(
+                    f"--address {self.options.address}: Ray is already initialized in this "
+                    "process, so the search would not run there.",
+                    hint="call ray.shutdown() first, or give no address to use that Ray",
+                )
             return ray, False
-        quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
-        if self.options.address:
-            ray.init(address=self.options.address, **quiet)
-            cpus = int(ray.cluster_resources().get("CPU", 0))
-            self.log(f"Ray cluster {self.options.address}: {cpus} CPUs")
-            if cpus < self.options.parallel:
+        address = ray_address(self.options.address)
+        if address:
+            nodes, cpus = connect(ray, address)
+            self.log(f"Ray cluster {address}: {nodes} node(s), {cpus} CPUs")
+            if cpus < parallel:
                 self.log(
                     f"note: the cluster has {cpus} CPUs, so at most {cpus} of the "
-                    f"{self.options.parallel} parallel trials run at once"
+                    f"{parallel} parallel trials run at once"
                 )
         else:
             cores = os.cpu_count() or 1
-            if self.options.parallel > cores:
+            if parallel > cores:
                 self.log(
-                    f"note: {self.options.parallel} parallel trials share {cores} CPU cores "
-                    "(one thread each)"
+                    f"note: {parallel} parallel trials share {cores} CPU cores (one thread each)"
                 )
-            ray.init(num_cpus=self.options.parallel, include_dashboard=False, **quiet)
+            start_local(ray, cpus=parallel)
         return ray, True
 
     # -- the loop -------------------------------------------------------------------------
@@ -277,7 +290,7 @@ class _Driver:
             for ref in self.running:
                 ray.cancel(ref, force=True)
             if owned:
-                ray.shutdown()
+                ray.shutdown()  # never stops a cluster: only disconnects from it
 
     def _loop(self, ray: Any) -> None:
         from tqdm import tqdm
