@@ -22,6 +22,13 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
+def generate(tmp_path: Path, dataset: str, source: str, *extra: str):
+    """``generate-netcdf -d DATASET -i SOURCE`` writing o.nc, f and s under ``tmp_path``."""
+    out = [str(tmp_path / name) for name in ("o.nc", "f", "s")]
+    return run("generate-netcdf", "-d", dataset, "-i", source, "-o", out[0], "-f", out[1],
+               "-s", out[2], *extra)  # fmt: skip
+
+
 def test_generate_then_info(tmp_path: Path, text: Path):
     out = tmp_path / "o.nc"
     res = run(
@@ -80,20 +87,7 @@ def test_hash_bits_needs_no_feature_index(tmp_path: Path, text: Path):
     ],
 )
 def test_usage_errors_exit_2_without_traceback(tmp_path: Path, text: Path, extra, message):
-    res = run(
-        "generate-netcdf",
-        "-d",
-        "x",
-        "-i",
-        str(text),
-        "-o",
-        str(tmp_path / "o.nc"),
-        "-f",
-        str(tmp_path / "f"),
-        "-s",
-        str(tmp_path / "s"),
-        *extra,
-    )
+    res = generate(tmp_path, "x", str(text), *extra)
     assert res.exit_code == 2
     assert message in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o.nc").exists()
@@ -102,20 +96,7 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path, text: Path, extra
 def test_bad_line_exit_2_names_file_and_line(tmp_path: Path):
     src = tmp_path / "bad.txt"
     src.write_text("u1\ta\nu2 b\n")
-    res = run(
-        "generate-netcdf",
-        "-d",
-        "x",
-        "-i",
-        str(src),
-        "-o",
-        str(tmp_path / "o.nc"),
-        "-f",
-        str(tmp_path / "f"),
-        "-s",
-        str(tmp_path / "s"),
-        "-c",
-    )
+    res = generate(tmp_path, "x", str(src), "-c")
     assert res.exit_code == 2
     assert f"error: {src}:2: expected 'sample<TAB>features', found no TAB in 'u2 b'" in res.output
     assert not (tmp_path / "f").exists() and not (tmp_path / "o.nc").exists()
@@ -129,19 +110,5 @@ def test_info_on_a_bad_file(tmp_path: Path):
 
 
 def test_bad_type_choice_is_a_usage_error(tmp_path: Path, text: Path):
-    res = run(
-        "generate-netcdf",
-        "-d",
-        "x",
-        "-i",
-        str(text),
-        "-o",
-        str(tmp_path / "o.nc"),
-        "-f",
-        str(tmp_path / "f"),
-        "-s",
-        str(tmp_path / "s"),
-        "-t",
-        "analogue",
-    )
+    res = generate(tmp_path, "x", str(text), "-t", "analogue")
     assert res.exit_code == 2 and "'analogue' is not one of" in res.output
