@@ -105,7 +105,13 @@ def test_study_of_another_search_exits_2(files: dict[str, Path], tmp_path: Path)
 def test_search_runs_and_writes_a_plain_best_config(files: dict[str, Path], tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():  # shared with tests/search (Ray's exit hook stops it)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="WARNING",
+        )
     study = tmp_path / "study"
     args = command(
         files,

@@ -57,4 +57,10 @@ def local_ray() -> None:
     ``run_search`` reuses an initialized Ray and leaves it running; Ray's exit hook stops it."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="WARNING",
+        )

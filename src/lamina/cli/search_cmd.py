@@ -56,7 +56,11 @@ __all__ = ["search"]
     show_default=True,
     type=click.Choice(["bayes", "random", "grid"], case_sensitive=False),
 )
-@click.option("--address", help="Ray cluster (ray://HOST:PORT or auto).  [default: a local Ray]")
+@click.option(
+    "--address",
+    help="Ray cluster: HOST:PORT (GCS, on a cluster node), ray://HOST:PORT (Ray Client) or auto."
+    "  [default: $RAY_ADDRESS, else a local Ray]",
+)
 @click.option(
     "--study",
     "study_dir",
