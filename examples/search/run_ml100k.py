@@ -10,12 +10,14 @@ each user's items are split 80/20 into train/test (seed), then train is split 80
 ``fit`` and is scored by validation NDCG@10 (input: the user's fit items; relevant: the val items)
 after its last epoch.
 
-The search (``ml100k_search.json``: the Mult-DAE recipe with learning rate, hidden width and input
-dropout searched) runs ``--trials`` trials, ``--parallel`` at once on a local Ray, with successive
-halving. The baseline is the hand-made recipe (``--baseline``; default the recommender example's
-Mult-DAE config) trained on the same split; its validation NDCG@10 is reported both after its
-last epoch and at its best epoch (the generous number). Re-running the same command resumes the
-search.
+The search (``--config``; default ``ml100k_dlae_search.json``: the recommender recipe's denoising
+linear autoencoder with its learning rate, input dropout and weight decay searched;
+``ml100k_search.json``: a Mult-DAE with learning rate, hidden width and input dropout searched)
+runs ``--trials`` trials, ``--parallel`` at once on a local Ray, with successive halving unless
+``--no-early-stop``. The baseline is the hand-made recipe (``--baseline``; default the recommender
+example's ``dlae.json``) trained on the same split; its validation NDCG@10 is reported both after
+its last epoch and at its best epoch (the generous number, the one to beat). Re-running the same
+command resumes the search.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-RECIPE = REPO / "examples" / "recommender" / "configs" / "mult_dae.json"
+RECIPE = REPO / "examples" / "recommender" / "configs" / "dlae.json"
 FALLBACK = REPO / "examples" / "configs" / "autoencoder.json"
 
 
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--strategy", default="bayes", choices=["bayes", "random", "grid"])
     parser.add_argument("--seed", type=int, default=0, help="split, search and training seed")
-    parser.add_argument("--config", type=Path, default=HERE / "ml100k_search.json")
+    parser.add_argument("--config", type=Path, default=HERE / "ml100k_dlae_search.json")
     parser.add_argument("--baseline", type=Path, default=RECIPE if RECIPE.is_file() else FALLBACK)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--no-early-stop", action="store_true")

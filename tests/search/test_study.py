@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,29 @@ def test_example_search_config() -> None:
     path = Path(__file__).parents[2] / "examples" / "search" / "ml100k_search.json"
     space = load_annotated(path).space
     assert list(space) == ["Denoising.p", "Layers[1].N", "TrainingParameters.Alpha"]
+
+
+def test_example_dlae_search_config_is_the_recipe_with_three_values_searched() -> None:
+    """examples/search/ml100k_dlae_search.json: the recommender recipe (dlae.json) with learning
+    rate, input dropout and weight decay searched; everything else as in the recipe."""
+    from lamina.config.loader import load_config
+    from lamina.search.annotated import load_annotated
+
+    examples = Path(__file__).parents[2] / "examples"
+    annotated = load_annotated(examples / "search" / "ml100k_dlae_search.json")
+    searched = ["Denoising.p", "TrainingParameters.Alpha", "TrainingParameters.Lambda"]
+    assert list(annotated.space) == searched
+    recipe = load_config(examples / "recommender" / "configs" / "dlae.json")
+    searched_config = annotated.materialize(annotated.representative())
+    assert recipe.training is not None and searched_config.training is not None
+    back = dataclasses.replace(  # the recipe's own values where the search varies them
+        searched_config,
+        name=recipe.name,
+        denoising=recipe.denoising,
+        training=dataclasses.replace(
+            searched_config.training,
+            alpha=recipe.training.alpha,
+            lambda_l2=recipe.training.lambda_l2,
+        ),
+    )
+    assert back == recipe
