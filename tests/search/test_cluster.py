@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from lamina.cli.main import cli
 from lamina.errors import UsageError
-from lamina.search import runner
+from lamina.search import cluster
 from lamina.search.cluster import connect, parse_address, ray_address, start_local
 from lamina.search.runner import SearchOptions
 
@@ -126,7 +126,7 @@ def test_unreachable_address_is_a_usage_error(
 ) -> None:
     """Nothing listens on the port: a clear error at once (Ray itself retries for minutes)."""
     fake = FakeRay()
-    monkeypatch.setattr(runner, "_import_ray", lambda: fake)
+    monkeypatch.setattr(cluster, "import_ray", lambda: fake)
     (port,) = free_ports(1)
     address = f"{scheme}127.0.0.1:{port}"
     result = CliRunner().invoke(
@@ -142,7 +142,7 @@ def test_unreachable_address_is_a_usage_error(
 def test_ray_address_variable_is_the_default_cluster(
     search_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "_import_ray", lambda: FakeRay())
+    monkeypatch.setattr(cluster, "import_ray", lambda: FakeRay())
     (port,) = free_ports(1)
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     assert ray_address(None) == f"127.0.0.1:{port}" and ray_address("auto") == "auto"
@@ -181,7 +181,7 @@ def test_local_ray_ignores_clusters_and_an_initialized_ray_refuses_an_address(
     # "local": a plain ray.init() would join a `ray start` cluster of this machine
     assert fake.inits == [fake.inits[0]] and fake.inits[0]["address"] == "local"
     assert fake.inits[0]["num_cpus"] == 3
-    monkeypatch.setattr(runner, "_import_ray", lambda: FakeRay(initialized=True))
+    monkeypatch.setattr(cluster, "import_ray", lambda: FakeRay(initialized=True))
     args = search_args(search_files, tmp_path / "s", "--address", "auto")
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "Ray is already initialized in this process" in result.output

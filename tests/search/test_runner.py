@@ -210,11 +210,11 @@ def test_kill_driver_and_resume(search_files: dict[str, Path], tmp_path: Path) -
 
 def test_missing_ray_is_a_dependency_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from lamina.errors import DependencyError
-    from lamina.search import runner
+    from lamina.search import cluster
 
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
     with pytest.raises(DependencyError, match="'ray'") as info:
-        runner._import_ray()
+        cluster.import_ray()
     assert info.value.exit_code == 3 and "lamina[search]" in str(info.value)
 
 

@@ -24,16 +24,75 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
-from lamina.errors import UsageError
+from lamina.errors import DependencyError, UsageError
 
-__all__ = ["connect", "parse_address", "ray_address", "start_local"]
+__all__ = ["connect", "import_ray", "parse_address", "ray_address", "start_local", "start_ray"]
 
 CLIENT_SCHEME = "ray://"
 FORMS = "HOST:PORT (the head node's GCS port), ray://HOST:PORT (its Ray Client port) or auto"
 REACH_TIMEOUT = 5.0  # seconds for a TCP connection: Ray itself retries a dead address for minutes
 _QUIET: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+
+
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        DependencyError: Ray is not installed (it comes with ``lamina[search]``).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise DependencyError.missing("ray", "search") from None
+    return ray
+
+
+def start_ray(
+    address: str | None, *, parallel: int, log: Callable[[str], None]
+) -> tuple[Any, bool]:
+    """Ray for a search's trials, and whether this call initialized it.
+
+    Args:
+        address: ``--address`` (None: ``$RAY_ADDRESS``, else a new local Ray with ``parallel``
+            CPUs).
+        parallel: trials run at once (one CPU, one thread each).
+        log: where notes about the cluster's size go.
+
+    Returns:
+        ``(ray, initialized)``: when ``initialized``, the caller shuts Ray down at the end (a local
+        Ray stops; a cluster is only disconnected from, it keeps running). A Ray this process had
+        already initialized is used as it is.
+
+    Raises:
+        UsageError: ``address`` given while Ray is already initialized in this process; the
+            errors of :func:`connect`.
+        DependencyError: Ray is not installed.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        if address:
+            raise UsageError(
+                f"--address {address}: Ray is already initialized in this process, so the "
+                "search would not run there.",
+                hint="call ray.shutdown() first, or give no address to use that Ray",
+            )
+        return ray, False
+    target = ray_address(address)
+    if target:
+        nodes, cpus = connect(ray, target)
+        log(f"Ray cluster {target}: {nodes} node(s), {cpus} CPUs")
+        if cpus < parallel:
+            log(f"note: the cluster has {cpus} CPUs, so at most {cpus} of the {parallel} parallel "
+                "trials run at once")  # fmt: skip
+    else:
+        cores = os.cpu_count() or 1
+        if parallel > cores:
+            log(f"note: {parallel} parallel trials share {cores} CPU cores (one thread each)")
+        start_local(ray, cpus=parallel)
+    return ray, True
 
 
 def ray_address(option: str | None) -> str | None:

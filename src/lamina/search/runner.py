@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.errors import DependencyError, ModelError, UsageError
-from lamina.search.cluster import connect, parse_address, ray_address, start_local
+from lamina.errors import ModelError, UsageError
+from lamina.search import cluster
 from lamina.search.halving import Halving
 from lamina.search.metric import Metric, resolve_metric
 from lamina.search.study import Study, StudySpec, Trial
@@ -98,7 +98,9 @@ class SearchOptions:
         if self.validation and self.validation_fraction is not None:
             raise UsageError("give either --validation or --validation-fraction, not both.")
         if self.address is not None:
-            parse_address(self.address)  # the form; whether it answers: when the search starts
+            cluster.parse_address(
+                self.address
+            )  # the form; whether it answers: when the search starts
 
 
 @dataclass(frozen=True)
@@ -207,14 +209,6 @@ def _abs(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return [str(Path(p).resolve()) for p in paths]
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise DependencyError.missing("ray", "search") from None
-    return ray
-
-
 class _Driver:
     """The driver loop of one ``run_search`` call."""
 
@@ -232,38 +226,6 @@ class _Driver:
         self.failures: list[str] = []
         self._shown: dict[str, Any] = {}
 
-    # -- Ray ------------------------------------------------------------------------------
-    def _start_ray(self) -> tuple[Any, bool]:
-        """Ray for the trials, and whether this call initialized it (then ``run`` shuts it
-        down: a local Ray stops; a cluster is only disconnected from, it keeps running)."""
-        ray = _import_ray()
-        parallel = self.options.parallel
-        if ray.is_initialized():
-            if self.options.address:
-                raise UsageError(
-                    f"--address {self.options.address}: Ray is already initialized in this "
-                    "process, so the search would not run there.",
-                    hint="call ray.shutdown() first, or give no address to use that Ray",
-                )
-            return ray, False
-        address = ray_address(self.options.address)
-        if address:
-            nodes, cpus = connect(ray, address)
-            self.log(f"Ray cluster {address}: {nodes} node(s), {cpus} CPUs")
-            if cpus < parallel:
-                self.log(
-                    f"note: the cluster has {cpus} CPUs, so at most {cpus} of the "
-                    f"{parallel} parallel trials run at once"
-                )
-        else:
-            cores = os.cpu_count() or 1
-            if parallel > cores:
-                self.log(
-                    f"note: {parallel} parallel trials share {cores} CPU cores (one thread each)"
-                )
-            start_local(ray, cpus=parallel)
-        return ray, True
-
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
         study, opts = self.study, self.options
@@ -276,7 +238,7 @@ class _Driver:
                 f"resuming study {study.root}: {len(study.finished())} trials kept, "
                 f"{len(self.queue)} interrupted to re-run"
             )
-        ray, owned = self._start_ray()
+        ray, owned = cluster.start_ray(self.options.address, parallel=opts.parallel, log=self.log)
         try:
             actor = ray.remote(num_cpus=0)(Coordinator)
             self.coordinator = actor.remote(
